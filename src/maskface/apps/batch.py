@@ -1,0 +1,118 @@
+"""Run one job over many images on all cores: a progress bar, and bad items skipped and reported, never fatal.
+
+Workers hold their own face pipeline (dlib's models cannot be pickled), built once per process by
+:func:`_init_worker`. Results come back in input order.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from maskface.errors import MaskfaceError
+from maskface.face.pipeline import FaceConfig, FacePipeline
+from maskface.io.files import atomic_write_text
+
+console = Console(stderr=True)
+
+_pipeline: FacePipeline | None = None
+
+
+def _init_worker(config: FaceConfig) -> None:
+    global _pipeline
+    _pipeline = FacePipeline(config)
+    try:  # one process per core: keep each single-threaded
+        import cv2
+        import torch
+
+        cv2.setNumThreads(1)
+        torch.set_num_threads(1)
+    except ImportError:  # pragma: no cover
+        pass
+
+
+def worker_pipeline() -> FacePipeline:
+    assert _pipeline is not None, "worker used outside run_batch"
+    return _pipeline
+
+
+@dataclass
+class BatchReport:
+    """Counts and the failed items (path, reason) of a batch job."""
+
+    total: int = 0
+    failures: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def succeeded(self) -> int:
+        return self.total - len(self.failures)
+
+    @property
+    def exit_code(self) -> int:
+        return 3 if self.failures else 0
+
+    def summary(self, verb: str) -> str:
+        return f"{verb} {self.succeeded} of {self.total} images; {len(self.failures)} failed"
+
+    def write_errors(self, path: str | Path | None) -> None:
+        if path is None:
+            return
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(["path", "reason"])
+        writer.writerows(self.failures)
+        atomic_write_text(path, buffer.getvalue())
+
+
+def default_workers() -> int:
+    return max(1, min(os.cpu_count() or 1, 8))
+
+
+def run_batch(items: list[Any], job: Callable[[Any], Any], config: FaceConfig, *, workers: int,
+              description: str, report: BatchReport, name_of: Callable[[Any], str] = str) -> Iterator[tuple[Any, Any]]:
+    """Yield ``(item, result)`` for each item whose ``job`` succeeded; failures go to ``report``.
+
+    ``job`` must be a module-level function (it runs in worker processes) that raises
+    :class:`~maskface.errors.MaskfaceError` for a bad item.
+    """
+    report.total = len(items)
+    progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TimeElapsedColumn(), TimeRemainingColumn(), console=console, disable=len(items) < 2)
+    with progress:
+        task = progress.add_task(description, total=len(items))
+        if workers <= 1:
+            _init_worker(config)
+            outcomes: Iterator = map(_guarded, [job] * len(items), items)
+            yield from _collect(items, outcomes, report, progress, task, name_of)
+            return
+        with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(config,)) as pool:
+            chunk = max(1, min(16, len(items) // (workers * 8) or 1))
+            outcomes = pool.map(_guarded, [job] * len(items), items, chunksize=chunk)
+            yield from _collect(items, outcomes, report, progress, task, name_of)
+
+
+def _guarded(job: Callable[[Any], Any], item: Any) -> tuple[bool, Any]:
+    try:
+        return True, job(item)
+    except MaskfaceError as exc:
+        return False, exc.reason
+    except Exception as exc:  # an unexpected failure on one item must not end the batch
+        return False, f"unexpected error: {type(exc).__name__}: {exc}"
+
+
+def _collect(items, outcomes, report, progress, task, name_of):
+    for item, (ok, value) in zip(items, outcomes):
+        progress.advance(task)
+        if ok:
+            yield item, value
+        else:
+            report.failures.append((name_of(item), value))

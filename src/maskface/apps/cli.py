@@ -1,0 +1,344 @@
+"""The ``maskface`` command line. Each command is a thin layer over the Python API; user mistakes get one line
+on stderr and exit status 2 (usage, models) or 3 (some inputs failed), never a traceback."""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from maskface.errors import ImageError, MaskfaceError, NoFaceError
+
+app = typer.Typer(help="maskface: recognise people whose faces are partly hidden by masks.",
+                  pretty_exceptions_enable=False, no_args_is_help=True, add_completion=False)
+export_app = typer.Typer(help="Export models to other runtimes.", no_args_is_help=True)
+app.add_typer(export_app, name="export")
+eval_app = typer.Typer(help="Evaluate on standard protocols: tables, JSON and plots.", no_args_is_help=True)
+app.add_typer(eval_app, name="eval")
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+
+class Detector(StrEnum):
+    hog = "hog"
+    mmod = "mmod"
+
+
+class Chip(StrEnum):
+    dlib = "dlib"
+    arcface = "arcface"
+
+
+class Select(StrEnum):
+    largest = "largest"
+    center = "center"
+    error = "error"
+
+
+Inputs = Annotated[list[Path], typer.Argument(help="Image files and/or folders (searched recursively).")]
+Workers = Annotated[int, typer.Option(help="Worker processes for detection and alignment.")]
+Errors = Annotated[Path | None, typer.Option("--errors", help="Write failed items as CSV rows 'path,reason'.")]
+Upsample = Annotated[int, typer.Option(help="Times the image is doubled before HOG detection.")]
+AlignedFlag = Annotated[bool, typer.Option("--aligned", help="Inputs are already face chips: skip detection.")]
+SelectOpt = Annotated[Select, typer.Option(help="Which face to keep when several are found.")]
+ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Registered name, NAME=CHECKPOINT, or an .onnx file.")]
+DeviceOpt = Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1 ... (default: CUDA when present).")]
+
+
+def _face_config(**kwargs):
+    from maskface.face.pipeline import FaceConfig
+
+    return FaceConfig(**kwargs)
+
+
+def _fail(exc: MaskfaceError) -> typer.Exit:
+    err.print(f"[red]error:[/red] {exc}", highlight=False)
+    return typer.Exit(3 if isinstance(exc, ImageError | NoFaceError) else 2)
+
+
+@app.command()
+def align(inputs: Inputs, out_dir: Annotated[Path, typer.Option("--out", help="Folder for the PNG chips.")],
+          size: Annotated[int, typer.Option(help="Chip side in pixels.")] = 150,
+          padding: Annotated[float, typer.Option(help="dlib chip padding.")] = 0.25,
+          chip: Annotated[Chip, typer.Option(help="dlib chip or ArcFace 5-point template.")] = Chip.dlib,
+          detector: Annotated[Detector, typer.Option(help="Face detector.")] = Detector.hog,
+          upsample: Upsample = 1, select: SelectOpt = Select.largest,
+          landmarks: Annotated[int, typer.Option(help="68 or 5 landmark points.")] = 68,
+          aligned: AlignedFlag = False, errors: Errors = None, workers: Workers = 0) -> None:
+    """Detect, landmark and align faces: one PNG chip per input under OUT, keeping relative paths."""
+    from maskface.apps.align import align_images
+    from maskface.apps.batch import default_workers
+
+    try:
+        config = _face_config(detector=detector.value, upsample=upsample, landmarks=landmarks, chip=chip.value,
+                              size=size, padding=padding, select=select.value, aligned=aligned)
+        from maskface.face.pipeline import FacePipeline
+
+        FacePipeline(config)  # fail fast on a bad configuration or missing model file
+    except ValueError as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    except MaskfaceError as exc:
+        raise _fail(exc) from None
+    report, detectors = align_images(inputs, out_dir, config, workers or default_workers(), errors)
+    by = ", ".join(f"{k}: {v}" for k, v in sorted(detectors.items()))
+    out.print(report.summary("aligned") + (f" (faces by detector: {by})" if by else ""), highlight=False)
+    raise typer.Exit(report.exit_code)
+
+
+class MaskType(StrEnum):
+    surgical = "surgical"
+    n95 = "n95"
+    kn95 = "kn95"
+    cloth = "cloth"
+    gas = "gas"
+    random = "random"
+
+
+@app.command()
+def mask(inputs: Inputs, out_dir: Annotated[Path, typer.Option("--out", help="Folder for masked images.")],
+         mask_type: Annotated[MaskType, typer.Option("--type", help="Mask type; random draws one per face.")]
+         = MaskType.random,
+         seed: Annotated[int, typer.Option(help="Seed: same seed, image and options give the same bytes.")] = 0,
+         aligned: AlignedFlag = False, upsample: Upsample = 1, errors: Errors = None, workers: Workers = 0) -> None:
+    """Put synthetic masks on every face: writes NAME.png and NAME.occlusion.png under OUT."""
+    from maskface.apps.batch import default_workers
+    from maskface.apps.mask import mask_images
+
+    config = _face_config(upsample=upsample, aligned=aligned)
+    kind = None if mask_type is MaskType.random else mask_type.value
+    report, faces = mask_images(inputs, out_dir, config, seed, kind, workers or default_workers(), errors)
+    out.print(report.summary("masked") + f" ({faces} faces)", highlight=False)
+    raise typer.Exit(report.exit_code)
+
+
+@app.command()
+def embed(inputs: Inputs, out_file: Annotated[Path, typer.Option("--out", help="Output .npz file.")],
+          model: ModelOpt = "dlib_resnet_v1", aligned: AlignedFlag = False, upsample: Upsample = 1,
+          select: SelectOpt = Select.largest, errors: Errors = None, workers: Workers = 0,
+          batch_size: Annotated[int, typer.Option(help="Chips per forward pass.")] = 64,
+          device: DeviceOpt = None) -> None:
+    """Embed the face of each image: writes paths (str) and embeddings (float32, N x D) to an .npz file."""
+    from maskface.apps.batch import default_workers
+    from maskface.apps.embed import embed_images, save_embeddings
+    from maskface.models.embedder import load_embedder
+
+    try:
+        embedder = load_embedder(model, device=device, batch_size=batch_size)
+    except MaskfaceError as exc:
+        raise _fail(exc) from None
+    spec = embedder.spec
+    config = _face_config(upsample=upsample, chip=spec.chip, size=spec.size, padding=spec.padding,
+                          select=select.value, aligned=aligned)
+    names, embeddings, detectors, report = embed_images(inputs, embedder, config, workers or default_workers(),
+                                                        errors)
+    save_embeddings(out_file, names, embeddings, model, detectors)
+    out.print(report.summary("embedded") + f"; wrote {out_file}", highlight=False)
+    raise typer.Exit(report.exit_code)
+
+
+@app.command()
+def verify(a: Annotated[Path, typer.Argument(help="First image.")],
+           b: Annotated[Path, typer.Argument(help="Second image.")],
+           model: ModelOpt = "dlib_resnet_v1",
+           threshold: Annotated[float | None, typer.Option(help="Decision threshold (default: the model's).")] = None,
+           aligned: AlignedFlag = False, upsample: Upsample = 1,
+           as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+           device: DeviceOpt = None) -> None:
+    """Are A and B the same person? Prints the score, the threshold and the decision."""
+    from maskface.apps.recognizer import load
+
+    try:
+        recognizer = load(model, device=device, face=_face_config(upsample=upsample, aligned=aligned),
+                          threshold=threshold)
+        result = recognizer.verify(a, b)
+    except MaskfaceError as exc:
+        raise _fail(exc) from None
+    if as_json:
+        out.print(json.dumps(result.to_dict()), highlight=False, soft_wrap=True)
+        return
+    kind = "distance" if result.metric == "euclidean" else "similarity"
+    relation = "<" if result.metric == "euclidean" else ">="
+    verdict = "same person" if result.same else "different people"
+    held = relation if result.same else {"<": ">=", ">=": "<"}[relation]
+    out.print(f"{kind} {result.score:.4f} {held} threshold {result.threshold:.4f}: {verdict}", highlight=False)
+
+
+@export_app.command("onnx")
+def export_onnx_cmd(out_file: Annotated[Path, typer.Option("--out", help="Output .onnx file.")],
+                    model: ModelOpt = "dlib_resnet_v1",
+                    opset: Annotated[int, typer.Option(help="ONNX opset.")] = 17) -> None:
+    """Export a model to ONNX (dynamic batch); a .json beside it tells maskface how to feed it."""
+    from maskface.apps.export import export_onnx
+
+    try:
+        path = export_onnx(model, out_file, opset)
+    except MaskfaceError as exc:
+        raise _fail(exc) from None
+    out.print(f"wrote {path} and {path.with_suffix('.json')}", highlight=False)
+
+
+class Scenario(StrEnum):
+    uu = "U-U"
+    mu = "M-U"
+    mm = "M-M"
+
+
+def _parse_folds(text: str) -> list[int]:
+    folds: list[int] = []
+    for part in text.split(","):
+        low, _, high = part.partition("-")
+        try:
+            folds += list(range(int(low), int(high or low) + 1))
+        except ValueError:
+            raise typer.BadParameter(f"folds must look like 1-10 or 1,3,5, not {text!r}") from None
+    return folds
+
+
+ScenarioOpt = Annotated[list[Scenario], typer.Option("--scenario", "-s", help="Repeat for several scenarios.")]
+SeedOpt = Annotated[int, typer.Option(help="Seed of the test masks (drawn per image from seed and path).")]
+MaskTypeOpt = Annotated[str | None, typer.Option(help="Mask type of the test masks (default: drawn per image).")]
+OracleOpt = Annotated[bool, typer.Option("--oracle-alignment", help="Align masked faces with the landmarks of "
+                                                                    "the unmasked original.")]
+CacheOpt = Annotated[Path | None, typer.Option(help="Embedding cache folder (default: the user cache).")]
+
+
+def _eval_setup(model: str, device: str | None, face, workers: int, cache: Path | None):
+    from maskface.apps.batch import default_workers
+    from maskface.eval.protocol import EmbeddingCache
+    from maskface.models.cache import cache_dir
+    from maskface.models.embedder import load_embedder
+
+    embedder = load_embedder(model, device=device)
+    spec = embedder.spec
+    from dataclasses import replace
+
+    face = replace(face, chip=spec.chip, size=spec.size, padding=spec.padding)
+    return EmbeddingCache(embedder, model, face, cache or cache_dir() / "eval", workers or default_workers())
+
+
+@eval_app.command("lfw")
+def eval_lfw(out_dir: Annotated[Path, typer.Option("--out", help="Folder for the reports (one per scenario).")],
+             data: Annotated[Path | None, typer.Option(help="LFW folder, or a folder holding lfw/ "
+                                                            "(default: $MASKFACE_DATA).")] = None,
+             model: ModelOpt = "dlib_resnet_v1", scenario: ScenarioOpt = [Scenario.uu],  # noqa: B006
+             folds: Annotated[str, typer.Option(help="View 2 folds to test, e.g. 1-10 or 6-10.")] = "1-10",
+             seed: SeedOpt = 0, mask_type: MaskTypeOpt = None, oracle_alignment: OracleOpt = False,
+             identify: Annotated[bool, typer.Option("--identification", help="Also rank-1/5 and CMC: unmasked "
+                                                    "gallery, masked probes.")] = False,
+             workers: Workers = 0, cache: CacheOpt = None, device: DeviceOpt = None) -> None:
+    """LFW View 2 (identity-disjoint 10 folds) in the U-U, M-U and M-M scenarios."""
+    from maskface.data.lfw import LFW
+    from maskface.eval.protocol import MaskSetting, identification, verification
+    from maskface.eval.report import markdown_table, write_run
+    from maskface.io.files import atomic_write_text
+
+    try:
+        lfw = LFW.find(data)
+        wanted = set(_parse_folds(folds))
+        pairs = [p for p in lfw.view2_pairs() if p.fold in wanted]
+        face = _face_config(select="center", fallback=("upsample", "center"))
+        store = _eval_setup(model, device, face, workers, cache)
+        setting = MaskSetting(seed, mask_type, oracle_alignment)
+        reports = []
+        for sc in dict.fromkeys(scenario):
+            report, result = verification(pairs, sc.value, store, setting)
+            name = sc.value + ("-oracle" if oracle_alignment and sc is not Scenario.uu else "")
+            write_run(out_dir / name, report, result, pairs)
+            reports.append(report)
+        out.print(markdown_table(reports), highlight=False)
+        if identify:
+            result = identification(lfw.identities(), store, setting)
+            atomic_write_text(out_dir / "identification.json", json.dumps(result, indent=2) + "\n")
+            out.print(f"identification: rank-1 {result['rank1']:.2%}, rank-5 {result['rank5']:.2%} "
+                      f"({result['probes']} masked probes, {result['gallery']} gallery)", highlight=False)
+    except MaskfaceError as exc:
+        raise _fail(exc) from None
+    except ValueError as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+
+
+@eval_app.command("pairs")
+def eval_pairs(pairs_file: Annotated[Path, typer.Option("--pairs", help="LFW- or MFR2-format pairs file.")],
+               root: Annotated[Path, typer.Option(help="Folder with <Name>/<Name>_NNNN.<ext> images.")],
+               out_dir: Annotated[Path, typer.Option("--out", help="Folder for the report.")],
+               labels: Annotated[Path | None, typer.Option(help="MFR2 labels file (Name, n, masktype): "
+                                                                "adds results split by mask status.")] = None,
+               model: ModelOpt = "dlib_resnet_v1", scenario: Annotated[Scenario, typer.Option(
+                   help="Synthetic masks to add (U-U: use the images as they are).")] = Scenario.uu,
+               seed: SeedOpt = 0, mask_type: MaskTypeOpt = None, oracle_alignment: OracleOpt = False,
+               workers: Workers = 0, cache: CacheOpt = None, device: DeviceOpt = None) -> None:
+    """Any pairs file (LFW or MFR2 format); with MFR2 labels, also per mask status (U-U, M-U, M-M)."""
+    from maskface.data.mfr2 import read_mfr2_pairs
+    from maskface.eval.protocol import MaskSetting, verification
+    from maskface.eval.report import markdown_table, write_run
+
+    try:
+        pairs = read_mfr2_pairs(pairs_file, root, labels)
+        store = _eval_setup(model, device, _face_config(fallback=("upsample",)), workers, cache)
+        setting = MaskSetting(seed, mask_type, oracle_alignment)
+        report, result = verification(pairs, scenario.value, store, setting)
+        write_run(out_dir, report, result, pairs)
+        reports = [report]
+        if labels is not None:
+            reports += _split_by_mask_status(pairs, store, setting, scenario.value, out_dir)
+        out.print(markdown_table(reports), highlight=False)
+    except MaskfaceError as exc:
+        raise _fail(exc) from None
+    except ValueError as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+
+
+def _split_by_mask_status(pairs, store, setting, scenario, out_dir) -> list[dict]:
+    from maskface.eval.protocol import verification
+    from maskface.eval.report import write_run
+
+    groups = {"unmasked-unmasked": 0, "masked-unmasked": 1, "masked-masked": 2}
+    reports = []
+    for name, masked_count in groups.items():
+        subset = [p for p in pairs if None not in p.masked and sum(bool(m) for m in p.masked) == masked_count]
+        if not subset or all(p.same for p in subset) or not any(p.same for p in subset):
+            err.print(f"{name}: skipped (needs genuine and impostor pairs; has {len(subset)} pairs)")
+            continue
+        report, result = verification(subset, scenario, store, setting)
+        report["scenario"] = f"{scenario} {name}"
+        write_run(out_dir / name, report, result, subset)
+        reports.append(report)
+    return reports
+
+
+@eval_app.command("compare")
+def eval_compare(runs: Annotated[list[Path], typer.Argument(help="Run folders written by maskface eval.")],
+                 out_dir: Annotated[Path, typer.Option("--out", help="Folder for compare.md and plots.")]) -> None:
+    """Several runs in one Markdown table and one ROC/DET plot."""
+    from maskface.eval.report import compare_runs
+
+    missing = [r for r in runs if not (r / "report.json").is_file()]
+    if missing:
+        err.print(f"[red]error:[/red] {missing[0]}: not a run folder (no report.json)", highlight=False)
+        raise typer.Exit(2)
+    out.print(compare_runs(runs, out_dir), highlight=False)
+
+
+@app.command()
+def models() -> None:
+    """List the registered models."""
+    from maskface.models.registry import list_models, model_info
+
+    for name in list_models():
+        info = model_info(name)
+        out.print(f"{name:16s} {info.chip}:{info.size} {info.metric:9s} {info.description}", highlight=False)
+
+
+def main() -> None:
+    try:
+        app()
+    except MaskfaceError as exc:  # a last guard: user mistakes never end in a traceback
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise SystemExit(2) from None

@@ -1,0 +1,67 @@
+"""The Python API: a recogniser that finds, aligns and embeds faces and verifies pairs (``maskface.load()``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from maskface.face.pipeline import Face, FaceConfig, FacePipeline
+from maskface.io.images import load_image
+from maskface.models.embedder import Embedder, compare, is_same, load_embedder
+
+ImageLike = str | Path | np.ndarray
+
+
+@dataclass
+class Verification:
+    """The answer to 'same person?': the score, the threshold it was held to, and the decision."""
+
+    score: float
+    threshold: float
+    same: bool
+    metric: str
+    faces: tuple[Face, Face]
+
+    def to_dict(self) -> dict:
+        return {"score": self.score, "threshold": self.threshold, "same": self.same, "metric": self.metric,
+                "detectors": [f.detector for f in self.faces]}
+
+
+class Recognizer:
+    """Face front end plus embedder; the chip geometry always follows what the embedder was trained on."""
+
+    def __init__(self, embedder: Embedder, face: FaceConfig | None = None, threshold: float | None = None):
+        self.embedder = embedder
+        spec = embedder.spec
+        face = face or FaceConfig()
+        self.face_config = replace(face, chip=spec.chip, size=spec.size, padding=spec.padding)
+        self.pipeline = FacePipeline(self.face_config)
+        self.threshold = spec.threshold if threshold is None else threshold
+
+    @property
+    def metric(self) -> str:
+        return self.embedder.spec.metric
+
+    def face(self, image: ImageLike) -> Face:
+        """The aligned face of an image (path or RGB array), per the pipeline's selection policy."""
+        if isinstance(image, np.ndarray):
+            return self.pipeline.align(image)
+        return self.pipeline.align(load_image(image), str(image))
+
+    def embed(self, image: ImageLike) -> np.ndarray:
+        """The embedding of the face in one image."""
+        return self.embedder.embed_chips(self.face(image).chip[None])[0]
+
+    def verify(self, a: ImageLike, b: ImageLike) -> Verification:
+        faces = (self.face(a), self.face(b))
+        emb = self.embedder.embed_chips(np.stack([f.chip for f in faces]))
+        score = float(compare(emb[0], emb[1], self.metric)[0])
+        return Verification(score, self.threshold, is_same(score, self.threshold, self.metric), self.metric, faces)
+
+
+def load(model: str = "dlib_resnet_v1", device: str | None = None, face: FaceConfig | None = None,
+         threshold: float | None = None) -> Recognizer:
+    """A ready recogniser: ``maskface.load().verify("a.jpg", "b.jpg")``."""
+    return Recognizer(load_embedder(model, device=device), face, threshold)

@@ -1,0 +1,70 @@
+"""ROC, DET and score-histogram pictures for verification runs (matplotlib, no display needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+from scipy.stats import norm
+
+from maskface.eval.metrics import error_rates
+
+
+def _save(fig, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_roc(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: Path) -> None:
+    """ROC (TMR against FMR on a log axis) for one or more runs: ``{label: (scores, labels)}``."""
+    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    for label, (scores, labels) in curves.items():
+        fmr, fnmr, _ = error_rates(scores, labels)
+        ax.plot(np.clip(fmr, 1e-5, 1), 1 - fnmr, label=label)
+    ax.set_xscale("log")
+    ax.set_xlim(1e-4, 1)
+    ax.set_xlabel("false match rate (FMR)")
+    ax.set_ylabel("true match rate (1 - FNMR)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    ax.set_title("ROC")
+    _save(fig, path)
+
+
+def plot_det(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: Path) -> None:
+    """DET curve: FNMR against FMR on normal-deviate axes (ISO/IEC 19795-1)."""
+    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    ticks = np.array([1e-3, 1e-2, 5e-2, 0.2, 0.5])
+    for label, (scores, labels) in curves.items():
+        fmr, fnmr, _ = error_rates(scores, labels)
+        keep = (fmr > 0) & (fnmr > 0) & (fmr < 1) & (fnmr < 1)
+        ax.plot(norm.ppf(fmr[keep]), norm.ppf(fnmr[keep]), label=label)
+    ax.set_xticks(norm.ppf(ticks), [f"{t:g}" for t in ticks])
+    ax.set_yticks(norm.ppf(ticks), [f"{t:g}" for t in ticks])
+    ax.set_xlim(norm.ppf(5e-4), norm.ppf(0.6))
+    ax.set_ylim(norm.ppf(5e-4), norm.ppf(0.6))
+    ax.set_xlabel("false match rate (FMR)")
+    ax.set_ylabel("false non-match rate (FNMR)")
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="upper right", fontsize=8)
+    ax.set_title("DET")
+    _save(fig, path)
+
+
+def plot_histogram(scores: np.ndarray, labels: np.ndarray, path: Path, title: str = "") -> None:
+    scores, labels = np.asarray(scores), np.asarray(labels).astype(bool)
+    fig, ax = plt.subplots(figsize=(5.5, 3.5))
+    bins = np.linspace(scores.min(), scores.max(), 60)
+    ax.hist(scores[labels], bins=bins, alpha=0.6, label="genuine", color="tab:green")
+    ax.hist(scores[~labels], bins=bins, alpha=0.6, label="impostor", color="tab:red")
+    ax.set_xlabel("similarity score (higher = more alike)")
+    ax.set_ylabel("pairs")
+    ax.legend()
+    ax.set_title(title or "score distributions")
+    _save(fig, path)

@@ -1,0 +1,97 @@
+"""Face detectors behind one small interface: dlib's HOG (default, fast on a CPU) and MMOD CNN (slow, optional)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import dlib
+import numpy as np
+
+from maskface.face.models import MMOD, dlib_model_path
+
+#: Photos whose long side exceeds this are searched at reduced size (boxes are scaled back); HOG's cost grows with
+#: the pixel count, and faces this small relative to the photo are rarely wanted.
+DETECT_MAX_SIDE = 1600
+
+
+@dataclass(frozen=True)
+class Detection:
+    """A face box in image pixels (left, top, right, bottom), the detector's score, and which detector found it."""
+
+    box: tuple[float, float, float, float]
+    score: float
+    detector: str
+
+    @property
+    def area(self) -> float:
+        left, top, right, bottom = self.box
+        return max(0.0, right - left) * max(0.0, bottom - top)
+
+    @property
+    def center(self) -> tuple[float, float]:
+        left, top, right, bottom = self.box
+        return (left + right) / 2.0, (top + bottom) / 2.0
+
+    def to_dlib(self) -> dlib.rectangle:
+        left, top, right, bottom = (round(v) for v in self.box)
+        return dlib.rectangle(left, top, right, bottom)
+
+
+def _shrink(image: np.ndarray) -> tuple[np.ndarray, float]:
+    long_side = max(image.shape[:2])
+    if long_side <= DETECT_MAX_SIDE:
+        return image, 1.0
+    factor = DETECT_MAX_SIDE / long_side
+    size = (round(image.shape[1] * factor), round(image.shape[0] * factor))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA), factor
+
+
+class HogDetector:
+    """dlib's frontal HOG + linear SVM detector; ``upsample`` doubles the image that many times first."""
+
+    name = "hog"
+
+    def __init__(self, upsample: int = 1, threshold: float = 0.0):
+        self.upsample = upsample
+        self.threshold = threshold
+        self._detector = dlib.get_frontal_face_detector()
+
+    def __call__(self, image: np.ndarray, upsample: int | None = None) -> list[Detection]:
+        small, factor = _shrink(image)
+        times = self.upsample if upsample is None else upsample
+        rects, scores, _ = self._detector.run(small, times, self.threshold)
+        return [
+            Detection((r.left() / factor, r.top() / factor, r.right() / factor, r.bottom() / factor),
+                      float(s), self.name if times == self.upsample else f"{self.name}+{times - self.upsample}")
+            for r, s in zip(rects, scores)
+        ]
+
+
+class MmodDetector:
+    """dlib's MMOD CNN detector: more robust to pose, but 6-30 s per photo on a 2-core CPU."""
+
+    name = "mmod"
+
+    def __init__(self, upsample: int = 1):
+        self.upsample = upsample
+        self._detector = dlib.cnn_face_detection_model_v1(str(dlib_model_path(MMOD)))
+
+    def __call__(self, image: np.ndarray, upsample: int | None = None) -> list[Detection]:
+        small, factor = _shrink(image)
+        times = self.upsample if upsample is None else upsample
+        found = self._detector(small, times)
+        return [
+            Detection((d.rect.left() / factor, d.rect.top() / factor, d.rect.right() / factor,
+                       d.rect.bottom() / factor), float(d.confidence), self.name)
+            for d in found
+        ]
+
+
+DETECTORS = {"hog": HogDetector, "mmod": MmodDetector}
+
+
+def create_detector(name: str, upsample: int = 1):
+    if name not in DETECTORS:
+        raise ValueError(f"unknown detector {name!r}; choose from {sorted(DETECTORS)}")
+    return DETECTORS[name](upsample=upsample)

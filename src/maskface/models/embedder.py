@@ -1,0 +1,163 @@
+"""One interface for every face embedder: aligned uint8 RGB chips in, float32 embeddings out.
+
+Backends: any registered PyTorch model (:class:`TorchEmbedder`) and any ONNX face embedder run by onnxruntime
+(:class:`OnnxEmbedder`, configured by a small JSON file beside the model). :func:`load_embedder` picks one from a
+model spec: a registered name (``dlib_resnet_v1``), ``name=checkpoint.pth`` (e.g. ``iresnet50=backbone.pth``),
+or a path to an ``.onnx`` file.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+
+from maskface.errors import ModelFileError
+from maskface.models.registry import create_model, model_info
+
+
+@dataclass(frozen=True)
+class EmbedderSpec:
+    """What chips an embedder wants and how its embeddings compare."""
+
+    name: str
+    chip: Literal["dlib", "arcface"] = "dlib"
+    size: int = 150
+    padding: float = 0.25
+    metric: Literal["euclidean", "cosine"] = "euclidean"
+    threshold: float = 0.6
+
+
+def select_device(device: str | None = None) -> torch.device:
+    """The device to run on: the one asked for, else CUDA when present, else the CPU."""
+    if device:
+        return torch.device(device)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+class Embedder(ABC):
+    spec: EmbedderSpec
+    batch_size: int = 64
+
+    @abstractmethod
+    def _embed_batch(self, chips: np.ndarray) -> np.ndarray:
+        """Embed one batch of ``N x size x size x 3`` uint8 chips."""
+
+    def embed_chips(self, chips: np.ndarray | list[np.ndarray]) -> np.ndarray:
+        """Embed chips in batches; returns ``N x D`` float32."""
+        chips = np.asarray(chips)
+        if chips.ndim != 4 or chips.shape[1:] != (self.spec.size, self.spec.size, 3):
+            raise ValueError(f"{self.spec.name} wants N x {self.spec.size} x {self.spec.size} x 3 chips, "
+                             f"got shape {chips.shape}")
+        if len(chips) == 0:
+            return np.zeros((0, 0), np.float32)
+        parts = [self._embed_batch(chips[i : i + self.batch_size]) for i in range(0, len(chips), self.batch_size)]
+        return np.concatenate(parts).astype(np.float32)
+
+
+class TorchEmbedder(Embedder):
+    """A PyTorch module that maps ``N x 3 x H x W`` float RGB in [0, 255] to embeddings."""
+
+    def __init__(self, module: torch.nn.Module, spec: EmbedderSpec, device: str | None = None, batch_size: int = 64):
+        self.device = select_device(device)
+        self.module = module.eval().to(self.device)
+        self.spec = spec
+        self.batch_size = batch_size
+
+    @torch.inference_mode()
+    def _embed_batch(self, chips: np.ndarray) -> np.ndarray:
+        x = torch.from_numpy(np.ascontiguousarray(chips)).to(self.device).permute(0, 3, 1, 2).float()
+        return self.module(x).float().cpu().numpy()
+
+
+@dataclass(frozen=True)
+class OnnxConfig:
+    """How to feed an ONNX embedder: chip geometry, ``(pixel - mean) / std`` per RGB channel, channel order."""
+
+    chip: Literal["dlib", "arcface"] = "arcface"
+    size: int = 112
+    padding: float = 0.0
+    mean: tuple[float, float, float] = (127.5, 127.5, 127.5)
+    std: tuple[float, float, float] = (127.5, 127.5, 127.5)
+    bgr: bool = False
+    metric: Literal["euclidean", "cosine"] = "cosine"
+    threshold: float = 0.3
+
+    @classmethod
+    def for_model(cls, model_path: Path) -> OnnxConfig:
+        """Read ``<model>.json`` beside the model when present (any subset of the fields), else ArcFace defaults."""
+        sidecar = model_path.with_suffix(".json")
+        if not sidecar.is_file():
+            return cls()
+        try:
+            fields = json.loads(sidecar.read_text())
+            return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()})
+        except (json.JSONDecodeError, TypeError) as exc:
+            raise ModelFileError(str(sidecar), f"bad ONNX embedder config: {exc}") from None
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(asdict(self), indent=2) + "\n")
+
+
+class OnnxEmbedder(Embedder):
+    """Any ONNX face embedder (insightface ArcFace models, maskface exports) run through onnxruntime."""
+
+    def __init__(self, path: str | Path, config: OnnxConfig | None = None, batch_size: int = 64):
+        import onnxruntime as ort
+
+        path = Path(path)
+        if not path.is_file():
+            raise ModelFileError(str(path), "ONNX model not found")
+        self.config = config or OnnxConfig.for_model(path)
+        try:
+            self.session = ort.InferenceSession(str(path), providers=ort.get_available_providers())
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise ModelFileError(str(path), f"not a loadable ONNX model: {exc}") from None
+        self.input_name = self.session.get_inputs()[0].name
+        c = self.config
+        self.spec = EmbedderSpec(path.stem, c.chip, c.size, c.padding, c.metric, c.threshold)
+        self.batch_size = batch_size
+
+    def _embed_batch(self, chips: np.ndarray) -> np.ndarray:
+        x = chips[..., ::-1] if self.config.bgr else chips
+        x = (x.astype(np.float32) - np.float32(self.config.mean)) / np.float32(self.config.std)
+        x = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+        return self.session.run(None, {self.input_name: x})[0]
+
+
+def load_embedder(spec: str, device: str | None = None, batch_size: int = 64) -> Embedder:
+    """An embedder from a model spec: registered name, ``name=checkpoint``, or a path to an ``.onnx`` file."""
+    if spec.endswith(".onnx"):
+        return OnnxEmbedder(spec, batch_size=batch_size)
+    name, _, checkpoint = spec.partition("=")
+    try:
+        info = model_info(name)
+    except KeyError as exc:
+        raise ModelFileError(spec, str(exc.args[0])) from None
+    module = create_model(name, checkpoint=checkpoint) if checkpoint else create_model(name, pretrained=True)
+    embedder_spec = EmbedderSpec(name, info.chip, info.size, info.padding, info.metric, info.threshold)
+    return TorchEmbedder(module, embedder_spec, device=device, batch_size=batch_size)
+
+
+def compare(a: np.ndarray, b: np.ndarray, metric: str) -> np.ndarray:
+    """Row-wise comparison score: Euclidean *distance* (lower = same) or cosine *similarity* (higher = same)."""
+    a, b = np.atleast_2d(a).astype(np.float64), np.atleast_2d(b).astype(np.float64)
+    if metric == "euclidean":
+        return np.linalg.norm(a - b, axis=1)
+    if metric == "cosine":
+        return np.sum(a * b, axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1) + 1e-12)
+    raise ValueError(f"unknown metric {metric!r}")
+
+
+def to_similarity(scores: np.ndarray, metric: str) -> np.ndarray:
+    """Scores on a 'higher = more alike' scale, the convention of :mod:`maskface.eval`: distances are negated."""
+    return -np.asarray(scores) if metric == "euclidean" else np.asarray(scores)
+
+
+def is_same(score: float, threshold: float, metric: str) -> bool:
+    return bool(score < threshold) if metric == "euclidean" else bool(score >= threshold)

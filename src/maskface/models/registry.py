@@ -1,0 +1,65 @@
+"""A timm-style model registry: ``create_model(name, pretrained=True)`` builds any maskface network by name.
+
+Each entry also says what input it wants (chip geometry and size) and how its embeddings compare (metric and a
+default verification threshold), so the rest of the toolkit can use any registered model without special cases.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from torch import nn
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the toolkit needs to know about a registered model."""
+
+    name: str
+    factory: Callable[..., nn.Module]
+    description: str
+    chip: Literal["dlib", "arcface"] = "dlib"
+    size: int = 150
+    padding: float = 0.25
+    metric: Literal["euclidean", "cosine"] = "euclidean"
+    threshold: float = 0.6
+    embedding_size: int = 128
+
+
+_MODELS: dict[str, ModelInfo] = {}
+
+
+def register_model(name: str, description: str, **info) -> Callable:
+    """Decorator: register ``factory(pretrained: bool, **kwargs) -> nn.Module`` under ``name``."""
+
+    def wrap(factory: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        if name in _MODELS:
+            raise ValueError(f"model {name!r} is registered twice")
+        _MODELS[name] = ModelInfo(name=name, factory=factory, description=description, **info)
+        return factory
+
+    return wrap
+
+
+def model_info(name: str) -> ModelInfo:
+    _load_builtin_models()
+    if name not in _MODELS:
+        raise KeyError(f"unknown model {name!r}; available: {', '.join(list_models())}")
+    return _MODELS[name]
+
+
+def list_models() -> list[str]:
+    _load_builtin_models()
+    return sorted(_MODELS)
+
+
+def create_model(name: str, pretrained: bool = False, **kwargs) -> nn.Module:
+    """Build the registered model ``name``; ``pretrained=True`` loads its shipped or converted weights."""
+    return model_info(name).factory(pretrained=pretrained, **kwargs)
+
+
+def _load_builtin_models() -> None:
+    # Importing the modules runs their @register_model decorators.
+    from maskface.models import dlib_resnet, iresnet  # noqa: F401

@@ -1,0 +1,69 @@
+"""Shared fixtures. Real data comes from ``$MASKFACE_DATA`` or ``../shared/data`` beside the checkout."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("MASKFACE_DATA", REPO.parent / "shared" / "data"))
+LFW_ROOT = DATA / "lfw"
+
+
+def require(path: Path) -> Path:
+    if not path.exists():
+        pytest.skip(f"real data not found at {path} (set MASKFACE_DATA)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def lfw_root() -> Path:
+    return require(LFW_ROOT)
+
+
+@pytest.fixture(scope="session")
+def data_root() -> Path:
+    return require(DATA)
+
+
+@pytest.fixture(scope="session")
+def lfw_sample(lfw_root: Path) -> list[Path]:
+    """A fixed, spread-out sample of 240 LFW images (every 55th file in sorted order)."""
+    return sorted(lfw_root.glob("*/*.jpg"))[::55][:240]
+
+
+@pytest.fixture(scope="session")
+def pipeline():
+    from maskface.face.pipeline import FaceConfig, FacePipeline
+
+    return FacePipeline(FaceConfig(select="center"))
+
+
+@pytest.fixture(scope="session")
+def teacher():
+    from maskface.models.registry import create_model
+
+    return create_model("dlib_resnet_v1", pretrained=True)
+
+
+@pytest.fixture(scope="session")
+def lfw_faces(lfw_sample, pipeline):
+    """(image, Face) for the LFW sample, aligned with HOG + 68 landmarks (faces HOG misses are left out)."""
+    from maskface.errors import NoFaceError
+    from maskface.io.images import load_image
+
+    faces = []
+    for path in lfw_sample:
+        image = load_image(path)
+        try:
+            faces.append((path, image, pipeline.align(image, str(path))))
+        except NoFaceError:
+            continue
+    return faces
+
+
+def rng(seed: int = 0) -> np.random.Generator:
+    return np.random.default_rng(seed)

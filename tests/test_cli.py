@@ -1,0 +1,106 @@
+"""The command line as a user meets it: outputs, error CSVs, exit codes (0 / 2 / 3) and no tracebacks."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    result = subprocess.run([sys.executable, "-m", "maskface", *args], capture_output=True, text=True)
+    assert "Traceback" not in result.stderr + result.stdout
+    return result
+
+
+@pytest.fixture(scope="module")
+def batch(lfw_root, tmp_path_factory):
+    """Three real faces in a nested folder, plus a text file, a truncated JPEG and a faceless image."""
+    root = tmp_path_factory.mktemp("inputs")
+    (root / "people" / "x").mkdir(parents=True)
+    sources = sorted(lfw_root.glob("A*/*_0001.jpg"))[:3]
+    for src in sources:
+        shutil.copy(src, root / "people" / "x" / src.name)
+    (root / "people" / "notes.jpg").write_text("not an image")
+    data = sources[0].read_bytes()
+    (root / "people" / "cut.jpg").write_bytes(data[: len(data) // 3])
+    Image.fromarray(np.full((120, 120, 3), 90, np.uint8)).save(root / "people" / "wall.png")
+    return root
+
+
+def test_align_writes_chips_and_reports_each_failure(batch, tmp_path):
+    errors = tmp_path / "errors.csv"
+    result = run("align", str(batch / "people"), "--out", str(tmp_path / "chips"), "--errors", str(errors),
+                 "--workers", "2")
+    assert result.returncode == 3
+    assert "aligned 3 of 6 images; 3 failed" in result.stdout
+    chips = sorted(p.relative_to(tmp_path / "chips").as_posix() for p in (tmp_path / "chips").rglob("*.png"))
+    assert len(chips) == 3 and all(c.startswith("x/") for c in chips)
+    assert Image.open(tmp_path / "chips" / chips[0]).size == (150, 150)
+    rows = list(csv.DictReader(errors.read_text().splitlines()))
+    reasons = {r["path"].rsplit("/", 1)[-1]: r["reason"] for r in rows}
+    assert set(reasons) == {"notes.jpg", "cut.jpg", "wall.png"}
+    assert "not an image" in reasons["notes.jpg"] and "truncated" in reasons["cut.jpg"]
+    assert reasons["wall.png"] == "no face found"
+
+
+def test_align_all_good_exits_zero_and_usage_errors_exit_two(batch, tmp_path):
+    result = run("align", str(batch / "people" / "x"), "--out", str(tmp_path / "ok"), "--size", "112",
+                 "--chip", "arcface", "--workers", "1")
+    assert result.returncode == 0, result.stderr
+    assert all(Image.open(p).size == (112, 112) for p in (tmp_path / "ok").rglob("*.png"))
+    assert run("align", str(batch), "--out", str(tmp_path), "--chip", "square").returncode == 2
+    assert run("align", str(batch), "--out", str(tmp_path), "--chip", "arcface", "--landmarks", "5").returncode == 2
+    assert run("frobnicate").returncode == 2
+
+
+def test_embed_writes_paths_and_embeddings(batch, tmp_path):
+    out = tmp_path / "emb.npz"
+    result = run("embed", str(batch / "people" / "x"), "--out", str(out), "--workers", "1")
+    assert result.returncode == 0, result.stderr
+    data = np.load(out)
+    assert data["embeddings"].shape == (3, 128) and data["embeddings"].dtype == np.float32
+    assert [p.rsplit("/", 1)[-1] for p in data["paths"]] == sorted(p.name for p in (batch / "people" / "x").iterdir())
+
+
+def test_verify_prints_a_decision_and_json(lfw_root):
+    a, b = lfw_root / "Aaron_Peirsol" / "Aaron_Peirsol_0001.jpg", lfw_root / "Aaron_Peirsol" / "Aaron_Peirsol_0002.jpg"
+    other = lfw_root / "Aaron_Eckhart" / "Aaron_Eckhart_0001.jpg"
+    same = run("verify", str(a), str(b))
+    assert same.returncode == 0 and "same person" in same.stdout and "threshold 0.6000" in same.stdout
+    answer = json.loads(run("verify", str(a), str(other), "--json").stdout)
+    assert set(answer) >= {"score", "threshold", "same"}
+    assert answer["same"] is False and answer["score"] > answer["threshold"] == 0.6
+
+
+def test_verify_user_mistakes_get_one_line(tmp_path, lfw_root):
+    face = lfw_root / "Aaron_Peirsol" / "Aaron_Peirsol_0001.jpg"
+    missing = run("verify", str(face), str(tmp_path / "nobody.jpg"))
+    assert missing.returncode == 3 and "nobody.jpg: file not found" in missing.stderr
+    Image.fromarray(np.zeros((80, 80, 3), np.uint8)).save(tmp_path / "black.png")
+    noface = run("verify", str(face), str(tmp_path / "black.png"))
+    assert noface.returncode == 3 and "no face found" in noface.stderr
+    bad_model = run("verify", str(face), str(face), "--model", "nope")
+    assert bad_model.returncode == 2 and "unknown model" in bad_model.stderr
+
+
+def test_mask_writes_images_and_occlusion_maps(batch, tmp_path):
+    out = tmp_path / "masked"
+    result = run("mask", str(batch / "people" / "x"), "--out", str(out), "--type", "kn95", "--seed", "3",
+                 "--workers", "1")
+    assert result.returncode == 0, result.stderr
+    images = sorted(out.rglob("*.png"))
+    maps = [p for p in images if p.name.endswith(".occlusion.png")]
+    assert len(images) == 6 and len(maps) == 3
+    occlusion = np.asarray(Image.open(maps[0]))
+    assert set(np.unique(occlusion)) <= {0, 255} and 0.03 < (occlusion > 0).mean() < 0.5
+    again = tmp_path / "again"
+    run("mask", str(batch / "people" / "x"), "--out", str(again), "--type", "kn95", "--seed", "3", "--workers", "2")
+    for path in images:
+        assert path.read_bytes() == (again / path.relative_to(out)).read_bytes()

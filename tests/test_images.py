@@ -1,0 +1,156 @@
+"""Robust image input: every format becomes 8-bit RGB; every bad file gets an error naming file and reason."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from maskface.errors import ImageError
+from maskface.io.images import decode_image, iter_image_files, load_image
+
+
+def _save(img: Image.Image, path: Path, fmt: str, **kwargs) -> Path:
+    img.save(path, format=fmt, **kwargs)
+    return path
+
+
+@pytest.fixture
+def rgb() -> Image.Image:
+    gradient = np.zeros((40, 60, 3), np.uint8)
+    gradient[..., 0] = np.arange(60)[None, :] * 4
+    gradient[..., 1] = np.arange(40)[:, None] * 6
+    gradient[..., 2] = 90
+    return Image.fromarray(gradient)
+
+
+@pytest.mark.parametrize("fmt,suffix", [("PNG", ".png"), ("BMP", ".bmp"), ("WEBP", ".webp"), ("TIFF", ".tif"),
+                                        ("PPM", ".ppm")])
+def test_lossless_formats_round_trip_exactly(tmp_path, rgb, fmt, suffix):
+    kwargs = {"lossless": True} if fmt == "WEBP" else {}
+    path = _save(rgb, tmp_path / f"face{suffix}", fmt, **kwargs)
+    out = load_image(path)
+    assert out.dtype == np.uint8 and out.shape == (40, 60, 3)
+    np.testing.assert_array_equal(out, np.asarray(rgb))
+
+
+def test_jpeg_and_file_without_extension(tmp_path, rgb):
+    path = _save(rgb, tmp_path / "subject01.happy", "JPEG", quality=95)
+    out = load_image(path)
+    assert out.shape == (40, 60, 3)
+    assert np.abs(out.astype(int) - np.asarray(rgb).astype(int)).mean() < 3
+
+
+def test_greyscale_pgm_gif_and_palette_become_rgb(tmp_path, rgb):
+    grey = rgb.convert("L")
+    for path in (_save(grey, tmp_path / "g.pgm", "PPM"), _save(grey, tmp_path / "g.gif", "GIF")):
+        out = load_image(path)
+        assert out.shape == (40, 60, 3)
+        np.testing.assert_array_equal(out[..., 0], out[..., 2])
+        np.testing.assert_array_equal(out[..., 0], np.asarray(grey))
+    palette = rgb.convert("P", palette=Image.Palette.ADAPTIVE, colors=16)
+    out = load_image(_save(palette, tmp_path / "p.png", "PNG"))
+    np.testing.assert_array_equal(out, np.asarray(palette.convert("RGB")))
+
+
+def test_sixteen_bit_greyscale_scales_to_eight_bits(tmp_path):
+    values = np.array([[0, 257 * 100, 65535]], dtype=np.uint16)
+    image = Image.fromarray(values)
+    assert image.mode == "I;16"
+    path = _save(image, tmp_path / "deep.png", "PNG")
+    out = load_image(path)
+    np.testing.assert_array_equal(out[0, :, 0], [0, 100, 255])
+
+
+def test_rgba_is_composited_on_white(tmp_path):
+    rgba = np.zeros((2, 2, 4), np.uint8)
+    rgba[0, 0] = (255, 0, 0, 255)  # opaque red
+    rgba[0, 1] = (0, 0, 0, 0)  # fully transparent
+    out = load_image(_save(Image.fromarray(rgba, "RGBA"), tmp_path / "a.png", "PNG"))
+    np.testing.assert_array_equal(out[0, 0], [255, 0, 0])
+    np.testing.assert_array_equal(out[0, 1], [255, 255, 255])
+
+
+def test_cmyk_jpeg_becomes_rgb(tmp_path, rgb):
+    out = load_image(_save(rgb.convert("CMYK"), tmp_path / "c.jpg", "JPEG", quality=98))
+    assert out.shape == (40, 60, 3)
+    assert np.abs(out.astype(int) - np.asarray(rgb).astype(int)).mean() < 4
+
+
+def test_exif_orientation_is_applied(tmp_path, rgb):
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to display
+    path = _save(rgb, tmp_path / "rotated.jpg", "JPEG", exif=exif.tobytes())
+    out = load_image(path)
+    assert out.shape == (60, 40, 3)  # width and height swapped
+
+
+@pytest.mark.parametrize("content,reason", [
+    (b"", "empty file"),
+    (b"just some text, not an image\n", "not an image"),
+    (b"\xff\xd8\xff\xe0" + bytes(range(256)) * 4, "corrupt"),
+    (b"\x89PNG\r\n\x1a\n" + b"\x00" * 40, "corrupt"),
+])
+def test_bad_bytes_raise_specific_errors(tmp_path, content, reason):
+    path = tmp_path / "bad.jpg"
+    path.write_bytes(content)
+    with pytest.raises(ImageError) as info:
+        load_image(path)
+    assert reason in info.value.reason
+    assert str(path) in str(info.value)
+
+
+def test_truncated_jpeg_is_refused(tmp_path, rgb):
+    buffer = io.BytesIO()
+    rgb.resize((300, 200)).save(buffer, format="JPEG", quality=90)
+    path = tmp_path / "cut.jpg"
+    path.write_bytes(buffer.getvalue()[: len(buffer.getvalue()) // 2])
+    with pytest.raises(ImageError, match="truncated"):
+        load_image(path)
+
+
+def test_png_with_damaged_pixel_data_is_refused(tmp_path, rgb):
+    buffer = io.BytesIO()
+    rgb.save(buffer, format="PNG")
+    data = bytearray(buffer.getvalue())
+    start = data.index(b"IDAT") + 8
+    data[start : start + 20] = bytes(20)  # zero part of the compressed stream
+    path = tmp_path / "damaged.png"
+    path.write_bytes(bytes(data))
+    with pytest.raises(ImageError, match="corrupt|truncated"):
+        load_image(path)
+
+
+def test_missing_file_and_directory(tmp_path):
+    with pytest.raises(ImageError, match="file not found"):
+        load_image(tmp_path / "nope.jpg")
+    with pytest.raises(ImageError, match="is a directory"):
+        load_image(tmp_path)
+
+
+def test_decompression_bomb_is_refused_before_decoding(tmp_path):
+    bomb = Image.new("1", (17000, 17000))  # 289 Mpx, a few kB as PNG
+    path = _save(bomb, tmp_path / "bomb.png", "PNG")
+    assert path.stat().st_size < 200_000
+    with pytest.raises(ImageError, match="too large"):
+        load_image(path)
+
+
+def test_decode_limit_is_configurable(rgb):
+    buffer = io.BytesIO()
+    rgb.save(buffer, format="PNG")
+    with pytest.raises(ImageError, match="too large"):
+        decode_image(buffer.getvalue(), "small.png", max_pixels=100)
+
+
+def test_iter_image_files_walks_folders_and_keeps_named_files(tmp_path, rgb):
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    _save(rgb, tmp_path / "a" / "b" / "x.png", "PNG")
+    _save(rgb, tmp_path / "a" / "subject02.sad", "GIF")
+    (tmp_path / "a" / "notes.txt").write_text("skip me")
+    (tmp_path / "a" / "README").write_text("skip me too")
+    found = iter_image_files([tmp_path / "a", tmp_path / "missing.jpg"])
+    assert [str(r) for _, r in found] == ["b/x.png", "subject02.sad", "missing.jpg"]
