@@ -327,6 +327,27 @@ def eval_compare(runs: Annotated[list[Path], typer.Argument(help="Run folders wr
 
 
 @app.command()
+def demo(data: Annotated[Path | None, typer.Option(help="Folder holding lfw/ (default: $MASKFACE_DATA).")] = None,
+         out_dir: Annotated[Path, typer.Option("--out", help="Folder for the report and pictures.")]
+         = Path("maskface-demo"),
+         pairs: Annotated[int, typer.Option(help="Same-person pairs (and as many different-person pairs).")] = 30,
+         workers: Workers = 0) -> None:
+    """Show the masked-face problem on real LFW pairs: faces, masks, scores and a picture grid."""
+    from maskface.apps.batch import default_workers
+    from maskface.apps.demo import run_demo
+
+    try:
+        result = run_demo(data, out_dir, pairs, workers or default_workers())
+    except MaskfaceError as exc:
+        raise _fail(exc) from None
+    out.print(f"maskface demo: {result.pairs} LFW pairs, dlib teacher", highlight=False)
+    for name, accuracy, auc in result.rows:
+        out.print(f"  {name:26s} accuracy {accuracy:6.1%}   ROC AUC {auc:.3f}", highlight=False)
+    out.print(f"wrote {result.report} and {result.grid}" + (f" ({result.failures} images failed)"
+                                                             if result.failures else ""), highlight=False)
+
+
+@app.command()
 def models() -> None:
     """List the registered models."""
     from maskface.models.registry import list_models, model_info

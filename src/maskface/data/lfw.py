@@ -22,7 +22,8 @@ def find_lfw(data: str | Path | None = None) -> Path:
     """The LFW folder from ``data`` or ``$MASKFACE_DATA`` (either the LFW folder or a folder holding ``lfw/``)."""
     base = data or os.environ.get("MASKFACE_DATA")
     if not base:
-        raise DatasetError("LFW", "no data folder given: pass --data DIR or set MASKFACE_DATA")
+        raise DatasetError("LFW", "no data folder given: pass --data DIR or set MASKFACE_DATA. "
+                                  + LFW_HINT.format(path="DIR/lfw").split(". ", 1)[1])
     base = Path(base)
     for candidate in (base, base / "lfw"):
         if (candidate / "pairs.txt").is_file():

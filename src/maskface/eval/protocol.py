@@ -27,6 +27,7 @@ from maskface.eval.metrics import cmc, verification_report
 from maskface.face.pipeline import FaceConfig
 from maskface.io.files import atomic_write_bytes
 from maskface.io.images import load_image
+from maskface.masks.render import RENDER_VERSION
 from maskface.masks.synth import MaskSynthesizer
 from maskface.models.embedder import Embedder, compare, to_similarity
 
@@ -53,7 +54,7 @@ def _synthesizer(seed: int, mask_type: str | None) -> MaskSynthesizer:
     return MaskSynthesizer(seed=seed, mask_type=mask_type)
 
 
-def _variant_chip(job: tuple[str, bool, MaskSetting]) -> tuple[np.ndarray, str]:
+def variant_chip(job: tuple[str, bool, MaskSetting]) -> tuple[np.ndarray, str]:
     """Chip of one image variant (runs in a worker): clean, or masked then re-detected (or oracle-aligned)."""
     path, masked, setting = job
     pipeline = worker_pipeline()
@@ -89,7 +90,7 @@ class EmbeddingCache:
     def _file(self, masked: bool, setting: MaskSetting) -> Path | None:
         if self.cache_dir is None:
             return None
-        key = json.dumps([self.model, asdict(self.face), masked, asdict(setting) if masked else None])
+        key = json.dumps([self.model, asdict(self.face), masked, [asdict(setting), RENDER_VERSION] if masked else None])
         return self.cache_dir / f"emb-{hashlib.sha256(key.encode()).hexdigest()[:20]}.npz"
 
     def get(self, paths: list[str], masked: bool, setting: MaskSetting, label: str) -> VariantEmbeddings:
@@ -100,7 +101,7 @@ class EmbeddingCache:
             report = BatchReport()
             jobs = [(p, masked, setting) for p in missing]
             chips, names = [], []
-            for (path, _, _), (chip, detector) in run_batch(jobs, _variant_chip, self.face, workers=self.workers,
+            for (path, _, _), (chip, detector) in run_batch(jobs, variant_chip, self.face, workers=self.workers,
                                                             description=label, report=report,
                                                             name_of=lambda j: j[0]):
                 names.append(path)

@@ -15,6 +15,9 @@ import numpy as np
 
 from maskface.masks.geometry import FaceFrame, Fit, mask_outline
 
+#: Bump whenever a change alters rendered pixels: cached evaluation embeddings are keyed by it.
+RENDER_VERSION = 1
+
 MASK_TYPES = ("surgical", "n95", "kn95", "cloth", "gas")
 PATTERNS = ("plain", "stripes", "dots", "plaid", "noise")
 
@@ -160,7 +163,7 @@ def render_mask(image: np.ndarray, landmarks: np.ndarray, style: MaskStyle) -> t
 
     if straps:
         strap_alpha = np.zeros_like(alpha)
-        width = max(1, round(0.035 * frame.scale * (2.2 if style.type == "gas" else 1.0)))
+        width = max(1, round(0.025 * frame.scale * (3.0 if style.type == "gas" else 1.0)))
         for segment in straps:
             pts = np.round((segment - [x0, y0]) * (1 << shift)).astype(np.int32)
             cv2.polylines(strap_alpha, [pts], False, 255, width, cv2.LINE_AA, shift)
@@ -252,11 +255,12 @@ def _strap_segments(style: MaskStyle, frame: FaceFrame, anchors: dict[str, np.nd
     if not style.straps:
         return []
     segments = []
-    for cheek, ear, jaw in (("cheek_l", "ear_l", "jaw_l"), ("cheek_r", "ear_r", "jaw_r")):
-        ear_point = anchors[ear] + [0.06 if ear == "ear_r" else -0.06, -0.05]
-        segments.append(frame.to_image(np.array([anchors[cheek], ear_point])))
-        segments.append(frame.to_image(np.array([anchors[jaw], 0.5 * (anchors[jaw] + ear_point) + [0, 0.1],
-                                                 ear_point])))
+    for cheek, ear, jaw, outward in (("cheek_l", "ear_l", "jaw_l", -1.0), ("cheek_r", "ear_r", "jaw_r", 1.0)):
+        # Loops run back from the mask's corners to the ear, just outside the face contour at eye level.
+        ear_top = anchors[ear] + [0.12 * outward, 0.02]
+        ear_bottom = anchors[ear] + [0.10 * outward, 0.30]
+        segments.append(frame.to_image(np.array([anchors[cheek], ear_top])))
+        segments.append(frame.to_image(np.array([anchors[jaw], ear_bottom])))
     return segments
 
 

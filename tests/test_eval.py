@@ -1,0 +1,98 @@
+"""Evaluation protocols end to end: report files, mask-status splits, compare mode, and the LFW protocol."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from maskface.data.lfw import LFW
+from maskface.eval.protocol import EmbeddingCache, MaskSetting, verification
+from maskface.face.pipeline import FaceConfig
+from maskface.models.embedder import load_embedder
+
+REPORT_KEYS = {"model", "scenario", "accuracy_mean", "accuracy_std", "auc", "eer", "fnmr_at_fmr_1e-2",
+               "fnmr_at_fmr_1e-3", "tar_at_far_1e-3", "fdr", "pairs", "failures", "folds"}
+
+
+@pytest.fixture(scope="module")
+def mfr2_style(lfw_root, tmp_path_factory):
+    """A small MFR2-layout set made of real LFW photos: .png images, a pairs file and a labels file."""
+    from maskface.io.images import load_image, save_image
+
+    root = tmp_path_factory.mktemp("mfr2")
+    people = ["Aaron_Peirsol", "Abdullah_Gul", "Adrien_Brody", "Al_Gore", "Alan_Greenspan", "Ali_Naimi"]
+    labels, pairs = [], []
+    for i, name in enumerate(people):
+        (root / name).mkdir()
+        for n in (1, 2):
+            save_image(load_image(lfw_root / name / f"{name}_{n:04d}.jpg"), root / name / f"{name}_{n:04d}.png")
+            labels.append(f"{name}, {n}, {'no-mask' if (n == 1 or i % 2) else 'surgical_blue'}")
+        pairs.append(f"{name} 1 2")
+        pairs.append(f"{name} 1 {people[(i + 1) % len(people)]} 2")
+    (root / "pairs.txt").write_text("\n".join(pairs) + "\n")
+    (root / "mfr2_labels.txt").write_text("\n".join(labels) + "\n")
+    return root
+
+
+def test_eval_pairs_writes_every_report_file(mfr2_style, tmp_path):
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "maskface", "eval", "pairs", "--pairs", str(mfr2_style / "pairs.txt"),
+           "--root", str(mfr2_style), "--labels", str(mfr2_style / "mfr2_labels.txt"), "--out", str(out),
+           "--workers", "1", "--cache", str(tmp_path / "cache")]
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    report = json.loads((out / "report.json").read_text())
+    assert set(report) >= REPORT_KEYS
+    assert report["pairs"] == 12 and report["failures"] == 0
+    assert len(report["folds"]) == 10 and "folds_note" in report
+    assert {f.name for f in out.iterdir()} >= {"report.json", "report.md", "scores.csv", "roc.png", "det.png",
+                                              "hist.png"}
+    rows = list(csv.DictReader((out / "scores.csv").read_text().splitlines()))
+    assert len(rows) == 12 and rows[0]["path_a"] == "Aaron_Peirsol/Aaron_Peirsol_0001.png"
+    # Mask-status split: three genuine and three impostor pairs in each of U-U and M-U, none in M-M.
+    for group in ("unmasked-unmasked", "masked-unmasked"):
+        assert json.loads((out / group / "report.json").read_text())["pairs"] == 6
+    assert "masked-masked: skipped" in result.stderr
+    compare = subprocess.run([sys.executable, "-m", "maskface", "eval", "compare", str(out),
+                              str(out / "unmasked-unmasked"), "--out", str(tmp_path / "cmp")],
+                             capture_output=True, text=True)
+    assert compare.returncode == 0 and (tmp_path / "cmp" / "roc.png").is_file()
+    assert compare.stdout.count("| dlib_resnet_v1") == 2
+
+
+def test_embedding_cache_is_reused(mfr2_style, tmp_path):
+    from maskface.data.mfr2 import read_mfr2_pairs
+
+    pairs = read_mfr2_pairs(mfr2_style / "pairs.txt", mfr2_style)
+    embedder = load_embedder("dlib_resnet_v1")
+    cache = EmbeddingCache(embedder, "dlib_resnet_v1", FaceConfig(), tmp_path, workers=1)
+    first, _ = verification(pairs, "U-U", cache, MaskSetting())
+    files = list(tmp_path.glob("emb-*.npz"))
+    assert len(files) == 1
+    stamp = files[0].stat().st_mtime_ns
+    second, _ = verification(pairs, "U-U", cache, MaskSetting())
+    assert files[0].stat().st_mtime_ns == stamp  # nothing recomputed
+    assert first["accuracy_mean"] == second["accuracy_mean"]
+
+
+@pytest.mark.slow
+def test_lfw_protocol_two_folds(lfw_root, tmp_path):
+    """Folds 9-10 of LFW View 2 (1,200 pairs): the teacher is near 99 % unmasked and clearly worse masked."""
+    shutil.rmtree(tmp_path / "cache", ignore_errors=True)
+    pairs = [p for p in LFW(lfw_root).view2_pairs() if p.fold in (9, 10)]
+    embedder = load_embedder("dlib_resnet_v1")
+    face = FaceConfig(select="center", fallback=("upsample", "center"))
+    cache = EmbeddingCache(embedder, "dlib_resnet_v1", face, tmp_path / "cache", workers=2)
+    clean, _ = verification(pairs, "U-U", cache, MaskSetting())
+    masked, scores = verification(pairs, "M-U", cache, MaskSetting(seed=0, oracle_alignment=True))
+    assert clean["accuracy_mean"] >= 0.98 and clean["auc"] >= 0.995
+    assert masked["accuracy_mean"] <= clean["accuracy_mean"] - 0.03
+    assert masked["eer"] > clean["eer"]
+    assert set(scores.detectors["a"]) == {"oracle"}
+    assert np.all(np.isfinite(scores.scores))
