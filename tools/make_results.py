@@ -1,0 +1,72 @@
+"""Make ``docs/results.md`` (and its combined ROC/DET plots) from the evaluation runs under ``docs/results/``.
+
+Each run folder was written by ``maskface eval lfw``; the commands that made them are listed in the page itself.
+Run: ``python tools/make_results.py``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from maskface.eval.report import COLUMNS, compare_runs, load_run, run_label
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+
+#: (section title, run folder relative to docs/results, command that made it)
+SECTIONS = [
+    ("Teacher, standard front end (dlib HOG + 68 landmarks), realistic alignment", "lfw-dlib_resnet_v1",
+     "maskface eval lfw --data ../shared/data -s U-U -s M-U -s M-M --identification --no-mask-robust "
+     "--out docs/results/lfw-dlib_resnet_v1"),
+    ("Teacher, oracle alignment (landmarks of the unmasked original)", "lfw-dlib_resnet_v1",
+     "maskface eval lfw --data ../shared/data -s M-U -s M-M --oracle-alignment --no-mask-robust "
+     "--out docs/results/lfw-dlib_resnet_v1"),
+    ("Teacher, mask-robust front end (cascade), realistic alignment", "lfw-dlib_resnet_v1-robust",
+     "maskface eval lfw --data ../shared/data -s U-U -s M-U -s M-M --identification "
+     "--out docs/results/lfw-dlib_resnet_v1-robust"),
+]
+
+
+def main() -> None:
+    lines = ["# Results", "",
+             "LFW View 2: 6,000 pairs in 10 identity-disjoint folds; accuracy is the mean over folds, each at the "
+             "threshold chosen on the other nine. Masks are synthetic, drawn per image from (seed 0, "
+             "`<person>/<file>`), so every run sees the same test set. U-U: no masks; M-U: the first face of "
+             "each pair masked; M-M: both masked, independent draws. Realistic alignment detects and landmarks "
+             "the *masked* photo; oracle alignment cuts the chip with the unmasked original's landmarks. "
+             "EER, FNMR and TAR are pooled over all 6,000 pairs. Made by `python tools/make_results.py` "
+             "from the runs below.", ""]
+    all_runs: list[Path] = []
+    header = "| run | " + " | ".join(t for _, t, _ in COLUMNS) + " | faces by detector (masked side) |"
+    for title, folder, command in SECTIONS:
+        root = DOCS / "results" / folder
+        oracle = "oracle" in command
+        order = {"U-U": 0, "M-U": 1, "M-M": 2}
+        runs = sorted((p for p in root.glob("*/") if (p / "report.json").is_file()
+                       and (p.name.endswith("-oracle") == oracle)), key=lambda p: order.get(p.name[:3], 9))
+        if not runs:
+            continue
+        lines += [f"## {title}", "", f"`{command}`", "", header, "|---|" + "---:|" * len(COLUMNS) + "---|"]
+        for run in runs:
+            report, _, _ = load_run(run)
+            cells = " | ".join(fmt.format(report[k]) for k, _, fmt in COLUMNS)
+            side = report["detectors"]["a"]
+            detectors = ", ".join(f"{k} {v}" for k, v in sorted(side.items(), key=lambda kv: -kv[1]))
+            link = run.relative_to(DOCS).as_posix()
+            lines.append(f"| [{run_label(report)}]({link}/report.md) | {cells} | {detectors} |")
+            all_runs.append(run)
+        ident = root / "identification.json"
+        if ident.is_file() and not oracle:
+            data = json.loads(ident.read_text())
+            lines += ["", f"Identification (unmasked gallery of {data['gallery']} people, {data['probes']} masked "
+                          f"probes, LFW people with at least 2 images): **rank-1 {data['rank1']:.2%}**, "
+                          f"rank-5 {data['rank5']:.2%}, {data['failures']} failed images."]
+        lines.append("")
+    compare_runs(all_runs, DOCS / "results" / "all")
+    lines += ["## All runs", "", "![ROC](results/all/roc.png) ![DET](results/all/det.png)", ""]
+    (DOCS / "results.md").write_text("\n".join(lines))
+    print(f"wrote {DOCS / 'results.md'}")
+
+
+if __name__ == "__main__":
+    main()
