@@ -77,6 +77,19 @@ def test_verify_prints_a_decision_and_json(lfw_root):
     answer = json.loads(run("verify", str(a), str(other), "--json").stdout)
     assert set(answer) >= {"score", "threshold", "same"}
     assert answer["same"] is False and answer["score"] > answer["threshold"] == 0.6
+    assert answer["masked"] == [False, False]
+
+
+def test_verify_a_real_masked_photo_that_hog_misses(data_root):
+    """A real masked face (RWMFD) that dlib's HOG cannot find: the cascade finds it and calls it masked."""
+    photo = data_root / "rwmfd" / "0001" / "0144.jpg"
+    result = run("verify", str(photo), str(photo), "--json")
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout)
+    assert answer["same"] is True and answer["score"] < 1e-6
+    assert answer["masked"] == [True, True] and answer["detectors"][0].startswith("masked-hog")
+    standard = run("verify", str(photo), str(photo), "--no-mask-robust")
+    assert standard.returncode == 3 and "no face found" in standard.stderr
 
 
 def test_verify_user_mistakes_get_one_line(tmp_path, lfw_root):

@@ -23,7 +23,7 @@ def test_detection_rate_on_lfw_sample(lfw_sample, pipeline):
             detectors.append("none")
     found = sum(d != "none" for d in detectors)
     assert found / len(lfw_sample) >= 0.99
-    assert set(detectors) <= {"hog", "hog+1", "none"}  # every fallback is named
+    assert set(detectors) <= {"hog", "hog+1", "none"}  # every fallback is named (standard front end)
 
 
 @pytest.mark.parametrize("points,model", [(68, SHAPE_68), (5, SHAPE_5)])
@@ -96,3 +96,11 @@ def test_bad_configuration_is_refused():
         FacePipeline(FaceConfig(fallback=("guess",)))
     with pytest.raises(ValueError, match="ArcFace chip needs the 68-point"):
         FacePipeline(FaceConfig(chip="arcface", landmarks=5))
+
+
+def test_mmod_detector_finds_the_same_face_as_hog(lfw_faces):
+    _, image, face = lfw_faces[3]
+    mmod = FacePipeline(FaceConfig(detector="mmod", select="center", mask_robust=False)).align(image)
+    assert mmod.detector == "mmod"
+    hog_box, mmod_box = np.array(face.detection.box), np.array(mmod.detection.box)
+    assert np.abs(hog_box - mmod_box).max() < 0.35 * (hog_box[2] - hog_box[0])

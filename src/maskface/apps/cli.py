@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from maskface.errors import ImageError, MaskfaceError, NoFaceError
 
@@ -17,9 +18,11 @@ app = typer.Typer(help="maskface: recognise people whose faces are partly hidden
                   pretty_exceptions_enable=False, no_args_is_help=True, add_completion=False)
 export_app = typer.Typer(help="Export models to other runtimes.", no_args_is_help=True)
 app.add_typer(export_app, name="export")
+train_app = typer.Typer(help="Train maskface's models on your data.", no_args_is_help=True)
+app.add_typer(train_app, name="train")
 eval_app = typer.Typer(help="Evaluate on standard protocols: tables, JSON and plots.", no_args_is_help=True)
 app.add_typer(eval_app, name="eval")
-out = Console(soft_wrap=True)
+out = Console(soft_wrap=True, markup=False, highlight=False)
 err = Console(stderr=True, soft_wrap=True)
 
 
@@ -45,6 +48,9 @@ Errors = Annotated[Path | None, typer.Option("--errors", help="Write failed item
 Upsample = Annotated[int, typer.Option(help="Times the image is doubled before HOG detection.")]
 AlignedFlag = Annotated[bool, typer.Option("--aligned", help="Inputs are already face chips: skip detection.")]
 SelectOpt = Annotated[Select, typer.Option(help="Which face to keep when several are found.")]
+RobustOpt = Annotated[bool, typer.Option("--mask-robust/--no-mask-robust",
+                                         help="Use maskface's masked-face detector, landmarks and mask classifier "
+                                              "in the cascade (--no-mask-robust: dlib's standard models only).")]
 ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Registered name, NAME=CHECKPOINT, or an .onnx file.")]
 DeviceOpt = Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1 ... (default: CUDA when present).")]
 
@@ -55,9 +61,15 @@ def _face_config(**kwargs):
     return FaceConfig(**kwargs)
 
 
+def _error(message: object, code: int) -> typer.Exit:
+    """Print one 'error: ...' line on stderr and give the exit to raise."""
+    err.print(f"[red]error:[/red] {escape(str(message))}", highlight=False)
+    return typer.Exit(code)
+
+
 def _fail(exc: MaskfaceError) -> typer.Exit:
-    err.print(f"[red]error:[/red] {exc}", highlight=False)
-    return typer.Exit(3 if isinstance(exc, ImageError | NoFaceError) else 2)
+    """Exit 3 when an input could not be used (bad image, no face), else 2 (models, data folders)."""
+    return _error(exc, 3 if isinstance(exc, ImageError | NoFaceError) else 2)
 
 
 @app.command()
@@ -68,20 +80,21 @@ def align(inputs: Inputs, out_dir: Annotated[Path, typer.Option("--out", help="F
           detector: Annotated[Detector, typer.Option(help="Face detector.")] = Detector.hog,
           upsample: Upsample = 1, select: SelectOpt = Select.largest,
           landmarks: Annotated[int, typer.Option(help="68 or 5 landmark points.")] = 68,
-          aligned: AlignedFlag = False, errors: Errors = None, workers: Workers = 0) -> None:
+          aligned: AlignedFlag = False, mask_robust: RobustOpt = True, errors: Errors = None,
+          workers: Workers = 0) -> None:
     """Detect, landmark and align faces: one PNG chip per input under OUT, keeping relative paths."""
     from maskface.apps.align import align_images
     from maskface.apps.batch import default_workers
 
     try:
         config = _face_config(detector=detector.value, upsample=upsample, landmarks=landmarks, chip=chip.value,
-                              size=size, padding=padding, select=select.value, aligned=aligned)
+                              size=size, padding=padding, select=select.value, aligned=aligned,
+                              mask_robust=mask_robust)
         from maskface.face.pipeline import FacePipeline
 
         FacePipeline(config)  # fail fast on a bad configuration or missing model file
     except ValueError as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
-        raise typer.Exit(2) from None
+        raise _error(exc, 2) from None
     except MaskfaceError as exc:
         raise _fail(exc) from None
     report, detectors = align_images(inputs, out_dir, config, workers or default_workers(), errors)
@@ -104,12 +117,13 @@ def mask(inputs: Inputs, out_dir: Annotated[Path, typer.Option("--out", help="Fo
          mask_type: Annotated[MaskType, typer.Option("--type", help="Mask type; random draws one per face.")]
          = MaskType.random,
          seed: Annotated[int, typer.Option(help="Seed: same seed, image and options give the same bytes.")] = 0,
-         aligned: AlignedFlag = False, upsample: Upsample = 1, errors: Errors = None, workers: Workers = 0) -> None:
+         aligned: AlignedFlag = False, upsample: Upsample = 1, errors: Errors = None, workers: Workers = 0,
+         mask_robust: RobustOpt = True) -> None:
     """Put synthetic masks on every face: writes NAME.png and NAME.occlusion.png under OUT."""
     from maskface.apps.batch import default_workers
     from maskface.apps.mask import mask_images
 
-    config = _face_config(upsample=upsample, aligned=aligned)
+    config = _face_config(upsample=upsample, aligned=aligned, mask_robust=mask_robust)
     kind = None if mask_type is MaskType.random else mask_type.value
     report, faces = mask_images(inputs, out_dir, config, seed, kind, workers or default_workers(), errors)
     out.print(report.summary("masked") + f" ({faces} faces)", highlight=False)
@@ -121,7 +135,7 @@ def embed(inputs: Inputs, out_file: Annotated[Path, typer.Option("--out", help="
           model: ModelOpt = "dlib_resnet_v1", aligned: AlignedFlag = False, upsample: Upsample = 1,
           select: SelectOpt = Select.largest, errors: Errors = None, workers: Workers = 0,
           batch_size: Annotated[int, typer.Option(help="Chips per forward pass.")] = 64,
-          device: DeviceOpt = None) -> None:
+          device: DeviceOpt = None, mask_robust: RobustOpt = True) -> None:
     """Embed the face of each image: writes paths (str) and embeddings (float32, N x D) to an .npz file."""
     from maskface.apps.batch import default_workers
     from maskface.apps.embed import embed_images, save_embeddings
@@ -133,7 +147,7 @@ def embed(inputs: Inputs, out_file: Annotated[Path, typer.Option("--out", help="
         raise _fail(exc) from None
     spec = embedder.spec
     config = _face_config(upsample=upsample, chip=spec.chip, size=spec.size, padding=spec.padding,
-                          select=select.value, aligned=aligned)
+                          select=select.value, aligned=aligned, mask_robust=mask_robust)
     names, embeddings, detectors, report = embed_images(inputs, embedder, config, workers or default_workers(),
                                                         errors)
     save_embeddings(out_file, names, embeddings, model, detectors)
@@ -148,12 +162,13 @@ def verify(a: Annotated[Path, typer.Argument(help="First image.")],
            threshold: Annotated[float | None, typer.Option(help="Decision threshold (default: the model's).")] = None,
            aligned: AlignedFlag = False, upsample: Upsample = 1,
            as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
-           device: DeviceOpt = None) -> None:
+           device: DeviceOpt = None, mask_robust: RobustOpt = True) -> None:
     """Are A and B the same person? Prints the score, the threshold and the decision."""
     from maskface.apps.recognizer import load
 
     try:
-        recognizer = load(model, device=device, face=_face_config(upsample=upsample, aligned=aligned),
+        recognizer = load(model, device=device, face=_face_config(upsample=upsample, aligned=aligned,
+                                                                  mask_robust=mask_robust),
                           threshold=threshold)
         result = recognizer.verify(a, b)
     except MaskfaceError as exc:
@@ -165,7 +180,10 @@ def verify(a: Annotated[Path, typer.Argument(help="First image.")],
     relation = "<" if result.metric == "euclidean" else ">="
     verdict = "same person" if result.same else "different people"
     held = relation if result.same else {"<": ">=", ">=": "<"}[relation]
-    out.print(f"{kind} {result.score:.4f} {held} threshold {result.threshold:.4f}: {verdict}", highlight=False)
+    masks = ", ".join(f"{name} {'masked' if f.masked else 'unmasked' if f.masked is False else 'mask unknown'}"
+                      for name, f in zip(("A", "B"), result.faces))
+    out.print(f"{kind} {result.score:.4f} {held} threshold {result.threshold:.4f}: {verdict} ({masks})",
+              highlight=False)
 
 
 @export_app.command("onnx")
@@ -230,7 +248,8 @@ def eval_lfw(out_dir: Annotated[Path, typer.Option("--out", help="Folder for the
              seed: SeedOpt = 0, mask_type: MaskTypeOpt = None, oracle_alignment: OracleOpt = False,
              identify: Annotated[bool, typer.Option("--identification", help="Also rank-1/5 and CMC: unmasked "
                                                     "gallery, masked probes.")] = False,
-             workers: Workers = 0, cache: CacheOpt = None, device: DeviceOpt = None) -> None:
+             workers: Workers = 0, cache: CacheOpt = None, device: DeviceOpt = None,
+             mask_robust: RobustOpt = True) -> None:
     """LFW View 2 (identity-disjoint 10 folds) in the U-U, M-U and M-M scenarios."""
     from maskface.data.lfw import LFW
     from maskface.eval.protocol import MaskSetting, identification, verification
@@ -241,7 +260,7 @@ def eval_lfw(out_dir: Annotated[Path, typer.Option("--out", help="Folder for the
         lfw = LFW.find(data)
         wanted = set(_parse_folds(folds))
         pairs = [p for p in lfw.view2_pairs() if p.fold in wanted]
-        face = _face_config(select="center", fallback=("upsample", "center"))
+        face = _face_config(select="center", fallback=("upsample", "center"), mask_robust=mask_robust)
         store = _eval_setup(model, device, face, workers, cache)
         setting = MaskSetting(seed, mask_type, oracle_alignment)
         reports = []
@@ -259,8 +278,7 @@ def eval_lfw(out_dir: Annotated[Path, typer.Option("--out", help="Folder for the
     except MaskfaceError as exc:
         raise _fail(exc) from None
     except ValueError as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
-        raise typer.Exit(2) from None
+        raise _error(exc, 2) from None
 
 
 @eval_app.command("pairs")
@@ -272,7 +290,8 @@ def eval_pairs(pairs_file: Annotated[Path, typer.Option("--pairs", help="LFW- or
                model: ModelOpt = "dlib_resnet_v1", scenario: Annotated[Scenario, typer.Option(
                    help="Synthetic masks to add (U-U: use the images as they are).")] = Scenario.uu,
                seed: SeedOpt = 0, mask_type: MaskTypeOpt = None, oracle_alignment: OracleOpt = False,
-               workers: Workers = 0, cache: CacheOpt = None, device: DeviceOpt = None) -> None:
+               workers: Workers = 0, cache: CacheOpt = None, device: DeviceOpt = None,
+               mask_robust: RobustOpt = True) -> None:
     """Any pairs file (LFW or MFR2 format); with MFR2 labels, also per mask status (U-U, M-U, M-M)."""
     from maskface.data.mfr2 import read_mfr2_pairs
     from maskface.eval.protocol import MaskSetting, verification
@@ -280,7 +299,8 @@ def eval_pairs(pairs_file: Annotated[Path, typer.Option("--pairs", help="LFW- or
 
     try:
         pairs = read_mfr2_pairs(pairs_file, root, labels)
-        store = _eval_setup(model, device, _face_config(fallback=("upsample",)), workers, cache)
+        store = _eval_setup(model, device, _face_config(fallback=("upsample",), mask_robust=mask_robust), workers,
+                            cache)
         setting = MaskSetting(seed, mask_type, oracle_alignment)
         report, result = verification(pairs, scenario.value, store, setting)
         write_run(out_dir, report, result, pairs)
@@ -291,8 +311,7 @@ def eval_pairs(pairs_file: Annotated[Path, typer.Option("--pairs", help="LFW- or
     except MaskfaceError as exc:
         raise _fail(exc) from None
     except ValueError as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
-        raise typer.Exit(2) from None
+        raise _error(exc, 2) from None
 
 
 def _split_by_mask_status(pairs, store, setting, scenario, out_dir) -> list[dict]:
@@ -304,13 +323,39 @@ def _split_by_mask_status(pairs, store, setting, scenario, out_dir) -> list[dict
     for name, masked_count in groups.items():
         subset = [p for p in pairs if None not in p.masked and sum(bool(m) for m in p.masked) == masked_count]
         if not subset or all(p.same for p in subset) or not any(p.same for p in subset):
-            err.print(f"{name}: skipped (needs genuine and impostor pairs; has {len(subset)} pairs)")
+            err.print(f"{name}: skipped (needs genuine and impostor pairs; has {len(subset)} pairs)", markup=False)
             continue
         report, result = verification(subset, scenario, store, setting)
         report["scenario"] = f"{scenario} {name}"
         write_run(out_dir / name, report, result, subset)
         reports.append(report)
     return reports
+
+
+@eval_app.command("frontend")
+def eval_frontend(out_file: Annotated[Path, typer.Option("--out", help="JSON file for the measurements.")],
+                  data: Annotated[Path | None, typer.Option(help="Folder holding lfw/ (default: "
+                                                                 "$MASKFACE_DATA).")] = None,
+                  folds: Annotated[str, typer.Option(help="Held-out LFW View 2 folds.")] = "9-10",
+                  max_images: Annotated[int, typer.Option(help="Photos of held-out people to mask.")] = 600,
+                  real: Annotated[Path | None, typer.Option(help="Folder of real masked photos (e.g. rwmfd).")]
+                  = None,
+                  sheet: Annotated[Path | None, typer.Option(help="Contact sheet PNG of the real photos.")] = None,
+                  seed: SeedOpt = 1, workers: Workers = 0) -> None:
+    """Detection rate and landmark error on masked faces: synthetic masked LFW, and real masked photos."""
+    from maskface.apps.batch import default_workers
+    from maskface.eval.frontend import real_photos, synthetic_lfw
+    from maskface.io.files import atomic_write_text
+
+    try:
+        result = {"synthetic_lfw": synthetic_lfw(data, _parse_folds(folds), max_images, seed,
+                                                 workers or default_workers())}
+        if real is not None:
+            result["real"] = real_photos(real, workers or default_workers(), sheet)
+    except MaskfaceError as exc:
+        raise _fail(exc) from None
+    atomic_write_text(out_file, json.dumps(result, indent=2) + "\n")
+    out.print(json.dumps(result, indent=2), highlight=False)
 
 
 @eval_app.command("compare")
@@ -321,9 +366,30 @@ def eval_compare(runs: Annotated[list[Path], typer.Argument(help="Run folders wr
 
     missing = [r for r in runs if not (r / "report.json").is_file()]
     if missing:
-        err.print(f"[red]error:[/red] {missing[0]}: not a run folder (no report.json)", highlight=False)
-        raise typer.Exit(2)
+        raise _error(f"{missing[0]}: not a run folder (no report.json)", 2)
     out.print(compare_runs(runs, out_dir), highlight=False)
+
+
+@train_app.command("frontend")
+def train_frontend_cmd(out_dir: Annotated[Path, typer.Option("--out", help="Folder for the three model files.")],
+                       data: Annotated[Path | None, typer.Option(help="Folder holding lfw/ (default: "
+                                                                      "$MASKFACE_DATA).")] = None,
+                       folds: Annotated[str, typer.Option(help="LFW View 2 folds whose people train.")] = "1-8",
+                       max_images: Annotated[int, typer.Option(help="Training photos (drawn at random).")] = 3000,
+                       seed: Annotated[int, typer.Option(help="Seed of the photo draw and the masks.")] = 0,
+                       workers: Workers = 0) -> None:
+    """Train the mask-robust detector, 5-point landmark model and mask classifier (teacher-student on masks)."""
+    from maskface.apps.batch import default_workers
+    from maskface.face.frontend_training import FrontendTrainConfig, train_frontend
+
+    config = FrontendTrainConfig(folds=tuple(_parse_folds(folds)), max_images=max_images, seed=seed,
+                                 workers=workers or default_workers())
+    try:
+        record = train_frontend(data, out_dir, config)
+    except MaskfaceError as exc:
+        raise _fail(exc) from None
+    times = ", ".join(f"{k} {v:.0f} s" for k, v in record["timings_s"].items())
+    out.print(f"trained on {record['photos']} photos ({times}); wrote {out_dir}", highlight=False)
 
 
 @app.command()
@@ -361,5 +427,5 @@ def main() -> None:
     try:
         app()
     except MaskfaceError as exc:  # a last guard: user mistakes never end in a traceback
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        _error(exc, 2)
         raise SystemExit(2) from None

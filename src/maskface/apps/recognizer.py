@@ -26,7 +26,7 @@ class Verification:
 
     def to_dict(self) -> dict:
         return {"score": self.score, "threshold": self.threshold, "same": self.same, "metric": self.metric,
-                "detectors": [f.detector for f in self.faces]}
+                "masked": [f.masked for f in self.faces], "detectors": [f.detector for f in self.faces]}
 
 
 class Recognizer:

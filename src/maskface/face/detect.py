@@ -38,7 +38,7 @@ class Detection:
         return dlib.rectangle(left, top, right, bottom)
 
 
-def _shrink(image: np.ndarray) -> tuple[np.ndarray, float]:
+def shrink_for_detection(image: np.ndarray) -> tuple[np.ndarray, float]:
     long_side = max(image.shape[:2])
     if long_side <= DETECT_MAX_SIDE:
         return image, 1.0
@@ -58,7 +58,7 @@ class HogDetector:
         self._detector = dlib.get_frontal_face_detector()
 
     def __call__(self, image: np.ndarray, upsample: int | None = None) -> list[Detection]:
-        small, factor = _shrink(image)
+        small, factor = shrink_for_detection(image)
         times = self.upsample if upsample is None else upsample
         rects, scores, _ = self._detector.run(small, times, self.threshold)
         return [
@@ -78,7 +78,7 @@ class MmodDetector:
         self._detector = dlib.cnn_face_detection_model_v1(str(dlib_model_path(MMOD)))
 
     def __call__(self, image: np.ndarray, upsample: int | None = None) -> list[Detection]:
-        small, factor = _shrink(image)
+        small, factor = shrink_for_detection(image)
         times = self.upsample if upsample is None else upsample
         found = self._detector(small, times)
         return [

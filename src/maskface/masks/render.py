@@ -93,9 +93,9 @@ def sample_style(rng: np.random.Generator, config: MaskConfig | None = None, mas
                      texture_seed=int(rng.integers(2**31)))
 
 
-def _pattern(style: MaskStyle, local: np.ndarray) -> np.ndarray:
+def _pattern(style: MaskStyle, local: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
     """A 0..1 map of where the pattern colour shows, from face-frame coordinates (so it follows pose)."""
-    x, y = local[..., 0], local[..., 1]
+    x, y = local
     if style.pattern == "stripes":
         return (np.sin(y * 2 * np.pi / 0.16) > 0.4).astype(np.float32)
     if style.pattern == "dots":
@@ -179,13 +179,13 @@ def render_mask(image: np.ndarray, landmarks: np.ndarray, style: MaskStyle) -> t
     return out, occlusion
 
 
-def _local_grid(frame: FaceFrame, x0: int, y0: int, width: int, height: int) -> np.ndarray:
-    """Face-frame coordinates of every pixel of a ROI, as float32 ``H x W x 2``."""
+def _local_grid(frame: FaceFrame, x0: int, y0: int, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+    """Face-frame coordinates (x, y) of every pixel of a ROI, as two contiguous float32 ``H x W`` arrays."""
     inverse = frame.rotation.T / frame.scale  # local = inverse @ (pixel - origin)
     xs = np.arange(x0, x0 + width, dtype=np.float32)[None, :] - np.float32(frame.origin[0])
     ys = np.arange(y0, y0 + height, dtype=np.float32)[:, None] - np.float32(frame.origin[1])
     m = inverse.astype(np.float32)
-    return np.stack([m[0, 0] * xs + m[0, 1] * ys, m[1, 0] * xs + m[1, 1] * ys], -1)
+    return m[0, 0] * xs + m[0, 1] * ys, m[1, 0] * xs + m[1, 1] * ys
 
 
 def _scene_light(roi: np.ndarray, inside: np.ndarray, eye_distance: float, strength: float) -> np.ndarray:
@@ -203,12 +203,12 @@ def _scene_light(roi: np.ndarray, inside: np.ndarray, eye_distance: float, stren
     return np.clip(lit / max(mean, 1.0), 0.55, 1.35) ** np.float32(strength)
 
 
-def _fabric(style: MaskStyle, local: np.ndarray, anchors: dict[str, np.ndarray], frame: FaceFrame,
+def _fabric(style: MaskStyle, local: tuple[np.ndarray, np.ndarray], anchors: dict[str, np.ndarray], frame: FaceFrame,
             offset: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     """The mask's colour layer over the ROI (base colour, pattern, filters) and its brightness gain (curvature
     shading and type details such as pleats and seams)."""
     base = np.array(style.color, np.float32)
-    layer = np.empty((*local.shape[:2], 3), np.float32)
+    layer = np.empty((*local[0].shape, 3), np.float32)
     layer[:] = base
     if style.pattern != "plain":
         weight = _pattern(style, local)[..., None].astype(np.float32)
@@ -216,9 +216,11 @@ def _fabric(style: MaskStyle, local: np.ndarray, anchors: dict[str, np.ndarray],
     # Curvature: the mask turns away from the light towards the cheeks; yaw moves the brightest line.
     centre_x = anchors["nose"][0]
     half_width = max(abs(anchors["cheek_r"][0] - centre_x), abs(centre_x - anchors["cheek_l"][0]), 0.3)
-    u = (local[..., 0] - centre_x) / half_width
-    v = (local[..., 1] - anchors["nose"][1]) / max(anchors["chin"][1] - anchors["nose"][1], 0.3)
-    detail = 1.0 - np.float32(style.shading) * (np.minimum(u * u, 1.44) + 0.12 * np.clip(v, 0, 1.3) ** 2)
+    u = (local[0] - np.float32(centre_x)) * np.float32(1 / half_width)
+    v = (local[1] - np.float32(anchors["nose"][1])) * np.float32(
+        1 / max(anchors["chin"][1] - anchors["nose"][1], 0.3))
+    np.clip(v, 0, 1.3, out=v)
+    detail = 1.0 - np.float32(style.shading) * (np.minimum(u * u, np.float32(1.44)) + np.float32(0.12) * v * v)
     if style.type == "gas":
         _draw_filters(layer, anchors, frame, offset, base)
     x0, y0 = offset

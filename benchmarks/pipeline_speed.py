@@ -1,0 +1,59 @@
+"""The whole pipeline (read, detect, landmarks, align, embed) on real LFW photos: maskface vs the pipeline of
+face_recognition (dlib HOG with one upsampling, the 5-point predictor, ``compute_face_descriptor``), built here from
+dlib's own calls, side by side in one run. Run: ``python benchmarks/pipeline_speed.py [--images 200]``."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import dlib
+import numpy as np
+
+from common import DATA, machine
+from maskface.apps.batch import default_workers
+from maskface.apps.embed import embed_images
+from maskface.face.models import RESNET, SHAPE_5, dlib_model_path
+from maskface.face.pipeline import FaceConfig
+from maskface.io.images import load_image
+from maskface.models.embedder import load_embedder
+
+
+def face_recognition_pipeline(paths) -> int:
+    """What ``face_recognition.face_encodings(load_image_file(p))`` does, call for call."""
+    detector = dlib.get_frontal_face_detector()
+    predictor = dlib.shape_predictor(str(dlib_model_path(SHAPE_5)))
+    encoder = dlib.face_recognition_model_v1(str(dlib_model_path(RESNET)))
+    faces = 0
+    for path in paths:
+        image = load_image(path)
+        for rect in detector(image, 1):
+            np.array(encoder.compute_face_descriptor(image, predictor(image, rect), 1))
+            faces += 1
+    return faces
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--images", type=int, default=200)
+    args = parser.parse_args()
+    paths = sorted((DATA / "lfw").glob("*/*.jpg"))[:: 13233 // args.images][: args.images]
+    embedder = load_embedder("dlib_resnet_v1", device="cpu")
+    config = FaceConfig(landmarks=5)
+    rows = []
+    start = time.perf_counter()
+    faces = face_recognition_pipeline(paths)
+    rows.append(("face_recognition's pipeline (dlib calls), 1 process", time.perf_counter() - start, faces))
+    for workers in (1, default_workers()):
+        start = time.perf_counter()
+        names, _, _, _ = embed_images(paths, embedder, config, workers)
+        rows.append((f"maskface embed, {workers} worker(s)", time.perf_counter() - start, len(names)))
+    print(f"machine: {machine()}; {len(paths)} LFW photos (250x250)\n")
+    print("| pipeline | seconds | images/s | speed-up |\n|---|---:|---:|---:|")
+    base = len(paths) / rows[0][1]
+    for name, seconds, _ in rows:
+        print(f"| {name} | {seconds:.1f} | {len(paths) / seconds:.1f} | {len(paths) / seconds / base:.1f}x |")
+
+
+if __name__ == "__main__":
+    main()

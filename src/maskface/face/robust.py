@@ -1,0 +1,114 @@
+"""Mask-robust front end: a HOG detector and a 5-point landmark model trained by maskface on synthetic masked
+faces, and a small classifier that tells whether an aligned face wears a mask.
+
+The shipped files live in ``maskface/weights``: ``masked_face_detector.svm`` (dlib fHOG detector),
+``masked_face_landmarks_5.dat`` (dlib shape predictor, dlib's 5-point layout: eye corners and nose base) and
+``mask_classifier.json`` (logistic regression on HOG features of the lower half of a dlib chip). They are made by
+``maskface train frontend``; see docs/models.md for the recipe and the measured numbers.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import cv2
+import dlib
+import numpy as np
+
+from maskface.errors import ModelFileError
+
+WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
+DETECTOR_FILE = "masked_face_detector.svm"
+LANDMARKS_FILE = "masked_face_landmarks_5.dat"
+CLASSIFIER_FILE = "mask_classifier.json"
+
+
+def weights_path(name: str) -> Path:
+    path = WEIGHTS / name
+    if not path.is_file():
+        raise ModelFileError(str(path), "shipped model file missing; reinstall maskface or run "
+                                        "'maskface train frontend'")
+    return path
+
+
+# -- the mask classifier --------------------------------------------------------------------------------------------
+
+def gradient_histograms(grey: np.ndarray, cell: int = 8, bins: int = 9) -> np.ndarray:
+    """HOG-style features: per ``cell x cell`` block, a histogram of unsigned gradient orientations weighted by
+    magnitude, L2-normalised per cell (OpenCV 5 dropped its HOGDescriptor from the main module)."""
+    grey = grey.astype(np.float32)
+    gx = cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=1)
+    gy = cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=1)
+    magnitude, angle = cv2.cartToPolar(gx, gy, angleInDegrees=True)
+    index = (np.mod(angle, 180.0) / (180.0 / bins)).astype(np.int64) % bins
+    h, w = grey.shape[0] // cell, grey.shape[1] // cell
+    cell_id = (np.arange(h * cell)[:, None] // cell) * w + np.arange(w * cell)[None, :] // cell
+    flat = (cell_id * bins + index[: h * cell, : w * cell]).ravel()
+    hist = np.bincount(flat, weights=magnitude[: h * cell, : w * cell].ravel(), minlength=h * w * bins)
+    hist = hist.reshape(h * w, bins)
+    return (hist / (np.linalg.norm(hist, axis=1, keepdims=True) + 1e-3)).ravel()
+
+
+def mask_features(chip: np.ndarray) -> np.ndarray:
+    """Features of a 150x150 dlib chip for the mask classifier: HOG of the lower half plus colour statistics.
+
+    A mask replaces the mouth and jaw's texture with smooth fabric and changes the colour of the lower face
+    relative to the upper face; these features capture both, at the cost of one small HOG descriptor.
+    """
+    size = chip.shape[0]
+    lower = chip[size // 2 : size - size // 10, size // 8 : size - size // 8]
+    upper = chip[size // 5 : size // 2, size // 8 : size - size // 8]
+    grey = cv2.cvtColor(cv2.resize(lower, (64, 32), interpolation=cv2.INTER_AREA), cv2.COLOR_RGB2GRAY)
+    hog = gradient_histograms(grey)
+    lab_low = cv2.cvtColor(lower, cv2.COLOR_RGB2LAB).reshape(-1, 3).astype(np.float32)
+    lab_up = cv2.cvtColor(upper, cv2.COLOR_RGB2LAB).reshape(-1, 3).astype(np.float32)
+    colour = np.concatenate([lab_low.mean(0) - lab_up.mean(0), lab_low.std(0), lab_up.std(0)]) / 64.0
+    return np.concatenate([hog, colour]).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class MaskClassifier:
+    """Logistic regression: ``P(masked) = sigmoid(w . standardised(features) + b)``."""
+
+    mean: np.ndarray
+    scale: np.ndarray
+    weights: np.ndarray
+    bias: float
+    threshold: float = 0.5
+
+    def probability(self, chips: np.ndarray) -> np.ndarray:
+        feats = np.stack([mask_features(c) for c in np.asarray(chips).reshape(-1, *np.shape(chips)[-3:])])
+        logits = ((feats - self.mean) / self.scale) @ self.weights + self.bias
+        return 1.0 / (1.0 + np.exp(-logits))
+
+    def save(self, path: Path, **extra) -> None:
+        path.write_text(json.dumps({"mean": self.mean.tolist(), "scale": self.scale.tolist(),
+                                    "weights": self.weights.tolist(), "bias": self.bias,
+                                    "threshold": self.threshold, **extra}) + "\n")
+
+    @classmethod
+    def load(cls, path: Path) -> MaskClassifier:
+        try:
+            data = json.loads(path.read_text())
+            return cls(np.array(data["mean"], np.float32), np.array(data["scale"], np.float32),
+                       np.array(data["weights"], np.float32), float(data["bias"]), float(data["threshold"]))
+        except (OSError, KeyError, ValueError) as exc:
+            raise ModelFileError(str(path), f"not a mask classifier file: {exc}") from None
+
+
+@cache
+def shipped_mask_classifier() -> MaskClassifier:
+    return MaskClassifier.load(weights_path(CLASSIFIER_FILE))
+
+
+@cache
+def shipped_masked_detector() -> dlib.fhog_object_detector:
+    return dlib.fhog_object_detector(str(weights_path(DETECTOR_FILE)))
+
+
+@cache
+def shipped_masked_landmarks() -> dlib.shape_predictor:
+    return dlib.shape_predictor(str(weights_path(LANDMARKS_FILE)))
