@@ -39,15 +39,18 @@ def main() -> None:
     args = parser.parse_args()
     paths = sorted((DATA / "lfw").glob("*/*.jpg"))[:: 13233 // args.images][: args.images]
     embedder = load_embedder("dlib_resnet_v1", device="cpu")
-    config = FaceConfig(landmarks=5)
     rows = []
     start = time.perf_counter()
     faces = face_recognition_pipeline(paths)
     rows.append(("face_recognition's pipeline (dlib calls), 1 process", time.perf_counter() - start, faces))
-    for workers in (1, default_workers()):
-        start = time.perf_counter()
-        names, _, _, _ = embed_images(paths, embedder, config, workers)
-        rows.append((f"maskface embed, {workers} worker(s)", time.perf_counter() - start, len(names)))
+    for robust in (False, True):
+        for workers in (1, default_workers()):
+            config = FaceConfig(landmarks=5, mask_robust=robust)
+            start = time.perf_counter()
+            names, _, _, _ = embed_images(paths, embedder, config, workers)
+            front = "mask-robust cascade" if robust else "standard front end"
+            rows.append((f"maskface embed, {front}, {workers} worker(s)", time.perf_counter() - start,
+                         len(names)))
     print(f"machine: {machine()}; {len(paths)} LFW photos (250x250)\n")
     print("| pipeline | seconds | images/s | speed-up |\n|---|---:|---:|---:|")
     base = len(paths) / rows[0][1]
