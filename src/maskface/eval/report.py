@@ -81,7 +81,10 @@ def compare_runs(run_dirs: list[Path], out_dir: Path) -> str:
     """One Markdown table and one ROC/DET plot over several run folders; returns the table."""
     runs = [load_run(d) for d in run_dirs]
     table = markdown_table([r for r, _, _ in runs])
-    curves = {run_label(r): (s, y) for r, s, y in runs}
+    labels = [run_label(r) for r, _, _ in runs]
+    if len(set(labels)) < len(labels):  # same model and scenario in several folders: name them by folder
+        labels = [f"{d.parent.name}/{d.name}" for d in run_dirs]
+    curves = {label: (s, y) for label, (_, s, y) in zip(labels, runs)}
     out_dir.mkdir(parents=True, exist_ok=True)
     plot_roc(curves, out_dir / "roc.png")
     plot_det(curves, out_dir / "det.png")
