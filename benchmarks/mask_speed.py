@@ -23,7 +23,7 @@ def main() -> None:
         return len(chips)
 
     rate = best_rate(on_chips)
-    print(f"machine: {machine()} (1 thread)\n")
+    print(f"machine: {machine()}\n")
     print(f"| workload | masks/s on one core |\n|---|---:|\n| 150x150 chips, random type | {rate:.0f} |")
     for kind in ("surgical", "n95", "kn95", "cloth", "gas"):
         typed = MaskSynthesizer(seed=0, mask_type=kind)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import multiprocessing
 import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -27,17 +28,15 @@ console = Console(stderr=True)
 _pipeline: FacePipeline | None = None
 
 
-def _init_worker(config: FaceConfig) -> None:
+def _init_worker(config: FaceConfig, single_threaded: bool = True) -> None:
     global _pipeline
     _pipeline = FacePipeline(config)
-    try:  # one process per core: keep each single-threaded
+    if single_threaded:  # one worker process per core: keep each to one thread
         import cv2
         import torch
 
         cv2.setNumThreads(1)
         torch.set_num_threads(1)
-    except ImportError:  # pragma: no cover
-        pass
 
 
 def worker_pipeline() -> FacePipeline:
@@ -90,11 +89,13 @@ def run_batch(items: list[Any], job: Callable[[Any], Any], config: FaceConfig, *
     with progress:
         task = progress.add_task(description, total=len(items))
         if workers <= 1:
-            _init_worker(config)
+            _init_worker(config, single_threaded=False)
             outcomes: Iterator = map(_guarded, [job] * len(items), items)
             yield from _collect(items, outcomes, report, progress, task, name_of)
             return
-        with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(config,)) as pool:
+        # forkserver, not fork: forking a process whose PyTorch/OpenMP threads have run can deadlock the child.
+        context = multiprocessing.get_context("forkserver")
+        with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(config,)) as pool:
             chunk = max(1, min(16, len(items) // (workers * 8) or 1))
             outcomes = pool.map(_guarded, [job] * len(items), items, chunksize=chunk)
             yield from _collect(items, outcomes, report, progress, task, name_of)

@@ -136,7 +136,7 @@ class FacePipeline:
         if self.robust is None:
             return points, None
         _, masked_landmarks, classifier = self.robust
-        probability = float(classifier.probability(warp_chip(image, dlib_chip_matrix(points), 150))[0])
+        probability = float(classifier.probability(quick_chip(image, dlib_chip_matrix(points), 150))[0])
         if detection.detector.startswith("masked") or probability >= classifier.threshold:
             shape = masked_landmarks(image, detection.to_dlib())
             points = np.array([[p.x, p.y] for p in shape.parts()], dtype=np.float64)
@@ -193,6 +193,13 @@ class FacePipeline:
             face.faces_found, face.mask_probability = len(detections), probability
             faces.append(face)
         return faces
+
+
+def quick_chip(image: np.ndarray, chip_to_image: np.ndarray, size: int) -> np.ndarray:
+    """The same chip as :func:`warp_chip` through OpenCV's fixed-point warp (within a grey level or so, several
+    times faster): good enough for the mask classifier, which runs on every face."""
+    return cv2.warpAffine(image, chip_to_image, (size, size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 
 
 def center_box(shape: tuple[int, ...]) -> Detection:

@@ -63,9 +63,9 @@ def mask_features(chip: np.ndarray) -> np.ndarray:
     upper = chip[size // 5 : size // 2, size // 8 : size - size // 8]
     grey = cv2.cvtColor(cv2.resize(lower, (64, 32), interpolation=cv2.INTER_AREA), cv2.COLOR_RGB2GRAY)
     hog = gradient_histograms(grey)
-    lab_low = cv2.cvtColor(lower, cv2.COLOR_RGB2LAB).reshape(-1, 3).astype(np.float32)
-    lab_up = cv2.cvtColor(upper, cv2.COLOR_RGB2LAB).reshape(-1, 3).astype(np.float32)
-    colour = np.concatenate([lab_low.mean(0) - lab_up.mean(0), lab_low.std(0), lab_up.std(0)]) / 64.0
+    mean_low, std_low = cv2.meanStdDev(cv2.cvtColor(lower, cv2.COLOR_RGB2LAB))
+    mean_up, std_up = cv2.meanStdDev(cv2.cvtColor(upper, cv2.COLOR_RGB2LAB))
+    colour = np.concatenate([mean_low - mean_up, std_low, std_up]).ravel() / 64.0
     return np.concatenate([hog, colour]).astype(np.float32)
 
 
