@@ -51,6 +51,7 @@ SelectOpt = Annotated[Select, typer.Option(help="Which face to keep when several
 RobustOpt = Annotated[bool, typer.Option("--mask-robust/--no-mask-robust",
                                          help="Use maskface's masked-face detector, landmarks and mask classifier "
                                               "in the cascade (--no-mask-robust: dlib's standard models only).")]
+DataOpt = Annotated[Path | None, typer.Option(help="Folder holding lfw/ (default: $MASKFACE_DATA).")]
 ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Registered name, NAME=CHECKPOINT, or an .onnx file.")]
 DeviceOpt = Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1 ... (default: CUDA when present).")]
 
@@ -334,8 +335,7 @@ def _split_by_mask_status(pairs, store, setting, scenario, out_dir) -> list[dict
 
 @eval_app.command("frontend")
 def eval_frontend(out_file: Annotated[Path, typer.Option("--out", help="JSON file for the measurements.")],
-                  data: Annotated[Path | None, typer.Option(help="Folder holding lfw/ (default: "
-                                                                 "$MASKFACE_DATA).")] = None,
+                  data: DataOpt = None,
                   folds: Annotated[str, typer.Option(help="Held-out LFW View 2 folds.")] = "9-10",
                   max_images: Annotated[int, typer.Option(help="Photos of held-out people to mask.")] = 600,
                   real: Annotated[Path | None, typer.Option(help="Folder of real masked photos (e.g. rwmfd).")]
@@ -372,10 +372,9 @@ def eval_compare(runs: Annotated[list[Path], typer.Argument(help="Run folders wr
 
 @train_app.command("frontend")
 def train_frontend_cmd(out_dir: Annotated[Path, typer.Option("--out", help="Folder for the three model files.")],
-                       data: Annotated[Path | None, typer.Option(help="Folder holding lfw/ (default: "
-                                                                      "$MASKFACE_DATA).")] = None,
+                       data: DataOpt = None,
                        folds: Annotated[str, typer.Option(help="LFW View 2 folds whose people train.")] = "1-8",
-                       max_images: Annotated[int, typer.Option(help="Training photos (drawn at random).")] = 3000,
+                       max_images: Annotated[int, typer.Option(help="Training photos (drawn at random).")] = 2000,
                        seed: Annotated[int, typer.Option(help="Seed of the photo draw and the masks.")] = 0,
                        workers: Workers = 0) -> None:
     """Train the mask-robust detector, 5-point landmark model and mask classifier (teacher-student on masks)."""
@@ -393,7 +392,7 @@ def train_frontend_cmd(out_dir: Annotated[Path, typer.Option("--out", help="Fold
 
 
 @app.command()
-def demo(data: Annotated[Path | None, typer.Option(help="Folder holding lfw/ (default: $MASKFACE_DATA).")] = None,
+def demo(data: DataOpt = None,
          out_dir: Annotated[Path, typer.Option("--out", help="Folder for the report and pictures.")]
          = Path("maskface-demo"),
          pairs: Annotated[int, typer.Option(help="Same-person pairs (and as many different-person pairs).")] = 30,
@@ -420,7 +419,7 @@ def models() -> None:
 
     for name in list_models():
         info = model_info(name)
-        out.print(f"{name:16s} {info.chip}:{info.size} {info.metric:9s} {info.description}", highlight=False)
+        out.print(f"{name:16s} {info.spec.chip}:{info.spec.size} {info.spec.metric:9s} {info.description}")
 
 
 def main() -> None:

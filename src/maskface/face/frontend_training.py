@@ -43,7 +43,7 @@ class FrontendTrainConfig:
     """The recipe; every number that shapes the shipped models is here."""
 
     folds: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7, 8)
-    max_images: int = 3000
+    max_images: int = 2000
     masked_fraction: float = 0.75
     seed: int = 0
     detector_c: float = 5.0

@@ -18,19 +18,7 @@ import numpy as np
 import torch
 
 from maskface.errors import ModelFileError
-from maskface.models.registry import create_model, model_info
-
-
-@dataclass(frozen=True)
-class EmbedderSpec:
-    """What chips an embedder wants and how its embeddings compare."""
-
-    name: str
-    chip: Literal["dlib", "arcface"] = "dlib"
-    size: int = 150
-    padding: float = 0.25
-    metric: Literal["euclidean", "cosine"] = "euclidean"
-    threshold: float = 0.6
+from maskface.models.registry import EmbedderSpec, create_model, model_info
 
 
 def select_device(device: str | None = None) -> torch.device:
@@ -140,8 +128,7 @@ def load_embedder(spec: str, device: str | None = None, batch_size: int = 64) ->
     except KeyError as exc:
         raise ModelFileError(spec, str(exc.args[0])) from None
     module = create_model(name, checkpoint=checkpoint) if checkpoint else create_model(name, pretrained=True)
-    embedder_spec = EmbedderSpec(name, info.chip, info.size, info.padding, info.metric, info.threshold)
-    return TorchEmbedder(module, embedder_spec, device=device, batch_size=batch_size)
+    return TorchEmbedder(module, info.spec, device=device, batch_size=batch_size)
 
 
 def compare(a: np.ndarray, b: np.ndarray, metric: str) -> np.ndarray:

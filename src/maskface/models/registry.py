@@ -14,30 +14,39 @@ from torch import nn
 
 
 @dataclass(frozen=True)
+class EmbedderSpec:
+    """What chips an embedder wants and how its embeddings compare."""
+
+    name: str
+    chip: Literal["dlib", "arcface"] = "dlib"
+    size: int = 150
+    padding: float = 0.25
+    metric: Literal["euclidean", "cosine"] = "euclidean"
+    threshold: float = 0.6
+
+
+@dataclass(frozen=True)
 class ModelInfo:
     """What the toolkit needs to know about a registered model."""
 
     name: str
     factory: Callable[..., nn.Module]
     description: str
-    chip: Literal["dlib", "arcface"] = "dlib"
-    size: int = 150
-    padding: float = 0.25
-    metric: Literal["euclidean", "cosine"] = "euclidean"
-    threshold: float = 0.6
+    spec: EmbedderSpec
     embedding_size: int = 128
 
 
 _MODELS: dict[str, ModelInfo] = {}
 
 
-def register_model(name: str, description: str, **info) -> Callable:
-    """Decorator: register ``factory(pretrained: bool, **kwargs) -> nn.Module`` under ``name``."""
+def register_model(name: str, description: str, embedding_size: int = 128, **spec) -> Callable:
+    """Decorator: register ``factory(pretrained: bool, **kwargs) -> nn.Module`` under ``name``; ``spec`` holds the
+    :class:`EmbedderSpec` fields (chip, size, padding, metric, threshold)."""
 
     def wrap(factory: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         if name in _MODELS:
             raise ValueError(f"model {name!r} is registered twice")
-        _MODELS[name] = ModelInfo(name=name, factory=factory, description=description, **info)
+        _MODELS[name] = ModelInfo(name, factory, description, EmbedderSpec(name, **spec), embedding_size)
         return factory
 
     return wrap
