@@ -24,7 +24,7 @@ import numpy as np
 from maskface.apps.batch import BatchReport, run_batch, worker_pipeline
 from maskface.data.pairs import Pair
 from maskface.eval.metrics import cmc, verification_report
-from maskface.face.pipeline import FaceConfig
+from maskface.face.pipeline import PIPELINE_VERSION, FaceConfig
 from maskface.io.files import atomic_write_bytes
 from maskface.io.images import load_image
 from maskface.masks.render import RENDER_VERSION
@@ -90,7 +90,8 @@ class EmbeddingCache:
     def _file(self, masked: bool, setting: MaskSetting) -> Path | None:
         if self.cache_dir is None:
             return None
-        key = json.dumps([self.model, asdict(self.face), masked, [asdict(setting), RENDER_VERSION] if masked else None])
+        key = json.dumps([self.model, asdict(self.face), PIPELINE_VERSION, masked,
+                          [asdict(setting), RENDER_VERSION] if masked else None])
         return self.cache_dir / f"emb-{hashlib.sha256(key.encode()).hexdigest()[:20]}.npz"
 
     def get(self, paths: list[str], masked: bool, setting: MaskSetting, label: str) -> VariantEmbeddings:

@@ -55,12 +55,12 @@ class HogDetector:
     def __init__(self, upsample: int = 1, threshold: float = 0.0):
         self.upsample = upsample
         self.threshold = threshold
-        self._detector = dlib.get_frontal_face_detector()
+        self.dlib_detector = dlib.get_frontal_face_detector()
 
     def __call__(self, image: np.ndarray, upsample: int | None = None) -> list[Detection]:
         small, factor = shrink_for_detection(image)
         times = self.upsample if upsample is None else upsample
-        rects, scores, _ = self._detector.run(small, times, self.threshold)
+        rects, scores, _ = self.dlib_detector.run(small, times, self.threshold)
         return [
             Detection((r.left() / factor, r.top() / factor, r.right() / factor, r.bottom() / factor),
                       float(s), self.name if times == self.upsample else f"{self.name}+{times - self.upsample}")

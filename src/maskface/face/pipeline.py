@@ -22,12 +22,17 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import cv2
+import dlib
 import numpy as np
 
 from maskface.errors import NoFaceError
 from maskface.face.align import arcface_chip_matrix, dlib_chip_matrix, warp_chip
-from maskface.face.detect import Detection, create_detector, shrink_for_detection
+from maskface.face.detect import Detection, HogDetector, create_detector, shrink_for_detection
 from maskface.face.landmarks import LandmarkPredictor
+
+#: Bump whenever a change alters which faces are found or how they are aligned: cached evaluation embeddings are
+#: keyed by it (2: both detectors scan one shared HOG pyramid).
+PIPELINE_VERSION = 2
 
 #: Fraction of the image side that the ``center`` fallback box spans (LFW's faces fill about 45 % of the crop).
 CENTER_BOX_FRACTION = 0.45
@@ -102,24 +107,42 @@ class FacePipeline:
 
     # -- detection ---------------------------------------------------------------------------------------------
     def detect(self, image: np.ndarray) -> list[Detection]:
-        """All faces the detector finds, trying the configured fallbacks when it finds none."""
+        """All faces the detectors find, trying the configured fallbacks when they find none."""
         assert self.detector is not None, "detect() is not available in aligned mode"
-        found = self.detector(image)
-        if not found:
-            found = self._masked_detect(image, self.config.upsample)
+        found = self._search(image, self.config.upsample)
         for fallback in self.config.fallback:
             if found:
                 break
             if fallback == "upsample":
-                found = self.detector(image, upsample=self.config.upsample + 1)
-                found = found or self._masked_detect(image, self.config.upsample + 1)
+                found = self._search(image, self.config.upsample + 1)
             elif fallback == "center":
                 found = [center_box(image.shape)]
         return found
 
-    def _masked_detect(self, image: np.ndarray, upsample: int) -> list[Detection]:
+    def _search(self, image: np.ndarray, upsample: int) -> list[Detection]:
+        """One detection pass. With the mask-robust models and HOG, both detectors scan one shared HOG pyramid
+        (dlib's ``run_multiple``), so a masked face is found even when an unmasked face stands beside it; a
+        masked-face box that overlaps a standard one is dropped. Otherwise the masked-face detector looks only
+        where the standard detector found nothing."""
         if self.robust is None:
-            return []
+            return self.detector(image, upsample=upsample)
+        if not isinstance(self.detector, HogDetector):
+            return self.detector(image, upsample=upsample) or self._masked_only(image, upsample)
+        small, factor = shrink_for_detection(image)
+        threshold = min(self.config.masked_threshold, self.detector.threshold)
+        rects, scores, which = dlib.fhog_object_detector.run_multiple(
+            [self.detector.dlib_detector, self.robust[0]], small, upsample, threshold)
+        extra = "" if upsample == self.config.upsample else f"+{upsample - self.config.upsample}"
+        standard, masked = [], []
+        for rect, score, index in zip(rects, scores, which):
+            box = (rect.left() / factor, rect.top() / factor, rect.right() / factor, rect.bottom() / factor)
+            if index == 0 and score >= self.detector.threshold:
+                standard.append(Detection(box, float(score), f"hog{extra}"))
+            elif index == 1 and score >= self.config.masked_threshold:
+                masked.append(Detection(box, float(score), f"masked-hog{extra}"))
+        return standard + [m for m in masked if not any(_overlaps(m, s) for s in standard)]
+
+    def _masked_only(self, image: np.ndarray, upsample: int) -> list[Detection]:
         small, factor = shrink_for_detection(image)
         rects, scores, _ = self.robust[0].run(small, upsample, self.config.masked_threshold)
         extra = "" if upsample == self.config.upsample else f"+{upsample - self.config.upsample}"
@@ -193,6 +216,13 @@ class FacePipeline:
             face.faces_found, face.mask_probability = len(detections), probability
             faces.append(face)
         return faces
+
+
+def _overlaps(a: Detection, b: Detection) -> bool:
+    """Whether two boxes are the same face: either centre lies inside the other box."""
+    (ax, ay), (bx, by) = a.center, b.center
+    return (b.box[0] <= ax <= b.box[2] and b.box[1] <= ay <= b.box[3]) or (
+        a.box[0] <= bx <= a.box[2] and a.box[1] <= by <= a.box[3])
 
 
 def quick_chip(image: np.ndarray, chip_to_image: np.ndarray, size: int) -> np.ndarray:
