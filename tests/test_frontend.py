@@ -44,11 +44,11 @@ def test_cascade_reports_mask_probability_on_clean_and_masked_faces(lfw_faces):
 
 @pytest.mark.slow
 def test_held_out_synthetic_masked_lfw(lfw_root):
-    """People of View 2 folds 9-10 (never trained on), 120 masked photos. Measured: HOG 55 %, cascade 93 %
-    (95 % on 600 photos); the floor below guards that level, the issue's 99 % target is not reached yet."""
+    """People of View 2 folds 9-10 (never trained on), 120 masked photos. Measured: HOG 50 %, cascade 98.3 %
+    (98.8 % on 600 photos); the floor guards that level, short of the 99 % the front end aims at."""
     result = synthetic_lfw(lfw_root.parent, [9, 10], 120, seed=1, workers=2)
-    assert result["detection_rate_cascade"] >= 0.90
-    assert result["detection_rate_cascade"] > result["detection_rate_hog"] + 0.3
+    assert result["detection_rate_cascade"] >= 0.97
+    assert result["detection_rate_cascade"] > result["detection_rate_hog"] + 0.4
     assert result["nme_masked_5pt"] <= 0.06
     assert result["nme_masked_5pt"] < result["nme_standard_5pt"]
     assert result["mask_classifier_accuracy"] >= 0.95
