@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -11,18 +10,13 @@ from maskface.apps.batch import BatchReport, run_batch, worker_pipeline
 from maskface.errors import NoFaceError
 from maskface.face.pipeline import FaceConfig
 from maskface.io.images import iter_image_files, load_image, save_image
-from maskface.masks.synth import MaskSynthesizer
-
-
-@cache
-def _synthesizer(seed: int, mask_type: str | None) -> MaskSynthesizer:
-    return MaskSynthesizer(seed=seed, mask_type=mask_type)
+from maskface.masks.synth import shared_synthesizer
 
 
 def _mask_one(task: tuple[Path, Path, Path, int, str | None, bool]) -> int:
     path, relative, out_dir, seed, mask_type, aligned = task
     image = load_image(path)
-    synthesizer = _synthesizer(seed, mask_type)
+    synthesizer = shared_synthesizer(seed, mask_type)
     key = relative.as_posix()
     if aligned:
         masked = synthesizer(image, None, key=key)

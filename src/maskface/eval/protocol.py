@@ -16,7 +16,6 @@ import io
 import json
 from collections import Counter
 from dataclasses import asdict, dataclass
-from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +27,7 @@ from maskface.face.pipeline import PIPELINE_VERSION, FaceConfig
 from maskface.io.files import atomic_write_bytes
 from maskface.io.images import load_image
 from maskface.masks.render import RENDER_VERSION
-from maskface.masks.synth import MaskSynthesizer
+from maskface.masks.synth import shared_synthesizer
 from maskface.models.embedder import Embedder, compare, to_similarity
 
 #: scenario -> (first image masked, second image masked)
@@ -49,11 +48,6 @@ def mask_key(path: Path) -> str:
     return f"{path.parent.name}/{path.name}"
 
 
-@cache
-def _synthesizer(seed: int, mask_type: str | None) -> MaskSynthesizer:
-    return MaskSynthesizer(seed=seed, mask_type=mask_type)
-
-
 def variant_chip(job: tuple[str, bool, MaskSetting]) -> tuple[np.ndarray, str]:
     """Chip of one image variant (runs in a worker): clean, or masked then re-detected (or oracle-aligned)."""
     path, masked, setting = job
@@ -62,7 +56,7 @@ def variant_chip(job: tuple[str, bool, MaskSetting]) -> tuple[np.ndarray, str]:
     original = pipeline.align(image, path)
     if not masked:
         return original.chip, original.detector
-    synthesizer = _synthesizer(setting.seed, setting.mask_type)
+    synthesizer = shared_synthesizer(setting.seed, setting.mask_type)
     masked_image = synthesizer(image, original.landmarks, key=mask_key(Path(path))).image
     if setting.oracle_alignment:
         face = pipeline.align_with_landmarks(masked_image, original.landmarks, original.detection)

@@ -33,6 +33,12 @@ class Detection:
         left, top, right, bottom = self.box
         return (left + right) / 2.0, (top + bottom) / 2.0
 
+    @classmethod
+    def from_dlib(cls, rect: dlib.rectangle, factor: float, score: float, detector: str) -> Detection:
+        """A dlib rectangle found on an image shrunk by ``factor``, back in original pixels."""
+        return cls((rect.left() / factor, rect.top() / factor, rect.right() / factor, rect.bottom() / factor),
+                   float(score), detector)
+
     def to_dlib(self) -> dlib.rectangle:
         left, top, right, bottom = (round(v) for v in self.box)
         return dlib.rectangle(left, top, right, bottom)
@@ -61,11 +67,8 @@ class HogDetector:
         small, factor = shrink_for_detection(image)
         times = self.upsample if upsample is None else upsample
         rects, scores, _ = self.dlib_detector.run(small, times, self.threshold)
-        return [
-            Detection((r.left() / factor, r.top() / factor, r.right() / factor, r.bottom() / factor),
-                      float(s), self.name if times == self.upsample else f"{self.name}+{times - self.upsample}")
-            for r, s in zip(rects, scores)
-        ]
+        name = self.name if times == self.upsample else f"{self.name}+{times - self.upsample}"
+        return [Detection.from_dlib(r, factor, s, name) for r, s in zip(rects, scores)]
 
 
 class MmodDetector:
@@ -81,11 +84,7 @@ class MmodDetector:
         small, factor = shrink_for_detection(image)
         times = self.upsample if upsample is None else upsample
         found = self._detector(small, times)
-        return [
-            Detection((d.rect.left() / factor, d.rect.top() / factor, d.rect.right() / factor,
-                       d.rect.bottom() / factor), float(d.confidence), self.name)
-            for d in found
-        ]
+        return [Detection.from_dlib(d.rect, factor, d.confidence, self.name) for d in found]
 
 
 DETECTORS = {"hog": HogDetector, "mmod": MmodDetector}

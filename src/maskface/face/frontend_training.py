@@ -30,7 +30,7 @@ from maskface.apps.batch import BatchReport, console, run_batch
 from maskface.data.lfw import LFW
 from maskface.errors import NoFaceError
 from maskface.face.align import dlib_chip_matrix, warp_chip
-from maskface.face.detect import HogDetector
+from maskface.face.detect import Detection, HogDetector
 from maskface.face.landmarks import LandmarkPredictor
 from maskface.face.pipeline import FaceConfig
 from maskface.face.robust import CLASSIFIER_FILE, DETECTOR_FILE, LANDMARKS_FILE, MaskClassifier, mask_features
@@ -97,8 +97,6 @@ def chip_pair(task: tuple[Labelled, int]) -> tuple[np.ndarray, np.ndarray]:
     sample, seed = task
     _, predictor = _teachers()
     image, masked = masked_version(sample, seed)
-    from maskface.face.detect import Detection
-
     box = Detection(tuple(float(v) for v in sample.box), 0.0, "label")
     chips = []
     for picture in (image, masked):

@@ -135,19 +135,17 @@ class FacePipeline:
         extra = "" if upsample == self.config.upsample else f"+{upsample - self.config.upsample}"
         standard, masked = [], []
         for rect, score, index in zip(rects, scores, which):
-            box = (rect.left() / factor, rect.top() / factor, rect.right() / factor, rect.bottom() / factor)
             if index == 0 and score >= self.detector.threshold:
-                standard.append(Detection(box, float(score), f"hog{extra}"))
+                standard.append(Detection.from_dlib(rect, factor, score, f"hog{extra}"))
             elif index == 1 and score >= self.config.masked_threshold:
-                masked.append(Detection(box, float(score), f"masked-hog{extra}"))
+                masked.append(Detection.from_dlib(rect, factor, score, f"masked-hog{extra}"))
         return standard + [m for m in masked if not any(_overlaps(m, s) for s in standard)]
 
     def _masked_only(self, image: np.ndarray, upsample: int) -> list[Detection]:
         small, factor = shrink_for_detection(image)
         rects, scores, _ = self.robust[0].run(small, upsample, self.config.masked_threshold)
         extra = "" if upsample == self.config.upsample else f"+{upsample - self.config.upsample}"
-        return [Detection((r.left() / factor, r.top() / factor, r.right() / factor, r.bottom() / factor), float(s),
-                          f"masked-hog{extra}") for r, s in zip(rects, scores)]
+        return [Detection.from_dlib(r, factor, s, f"masked-hog{extra}") for r, s in zip(rects, scores)]
 
     def landmarks(self, image: np.ndarray, detection: Detection) -> tuple[np.ndarray, float | None]:
         """Landmarks of a detected face and its mask probability (None without the mask-robust models).

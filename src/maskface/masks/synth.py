@@ -57,6 +57,12 @@ class MaskedFace:
     style: MaskStyle
 
 
+@cache
+def shared_synthesizer(seed: int, mask_type: str | None) -> MaskSynthesizer:
+    """One synthesizer per (seed, type) per process, for workers that mask many images by key."""
+    return MaskSynthesizer(seed=seed, mask_type=mask_type)
+
+
 class MaskSynthesizer:
     """Put a synthetic mask on a face; ``mask_type=None`` draws the type from ``config.types``."""
 
