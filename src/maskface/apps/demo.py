@@ -19,7 +19,7 @@ from maskface.eval.protocol import MaskSetting, variant_chip
 from maskface.face.pipeline import FaceConfig
 from maskface.io.files import atomic_write_text
 from maskface.io.images import save_image
-from maskface.models.embedder import compare, is_same, load_embedder
+from maskface.models.embedder import compare, is_same, load_embedder, to_similarity
 
 
 @dataclass
@@ -65,8 +65,8 @@ def run_demo(data: str | Path | None, out_dir: str | Path, pairs_per_class: int 
     for scenario, first in (("U-U (both unmasked)", clean), ("M-U (first face masked)", masked)):
         values = scores(first)
         decisions = np.array([is_same(s, spec.threshold, spec.metric) for s in values])
-        similarity = -values if spec.metric == "euclidean" else values
-        rows.append((scenario, float((decisions == labels).mean()), roc_auc(similarity, labels)))
+        rows.append((scenario, float((decisions == labels).mean()), roc_auc(to_similarity(values, spec.metric),
+                                                                              labels)))
 
     shown = usable[:: max(1, len(usable) // 8)][:8]
     tiles = [np.hstack([clean[str(p.a)], masked[str(p.a)], clean[str(p.b)]]) for p in shown]

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -53,7 +54,7 @@ def _measure_one(task: tuple[str, int]) -> dict:
     hog, standard5, cascade = _tools()
     sample = label_photo(path)
     image, masked = masked_version(sample, seed)
-    label_box = Detection(tuple(float(v) for v in sample.box), 0.0, "label")
+    label_box = sample.detection
     hog_found = any(matches(d, sample.box) for d in hog(masked) + hog(masked, upsample=2))
     cascade_found = [d for d in cascade.detect(masked) if matches(d, sample.box)]
     shape = shipped_masked_landmarks()(masked, label_box.to_dlib())
@@ -79,9 +80,7 @@ def synthetic_lfw(data: str | Path, folds: list[int], max_images: int, seed: int
     rows = [r for _, r in run_batch([(p, seed) for p in paths], _measure_one, FaceConfig(mask_robust=False),
                                     workers=workers, description="synthetic masked LFW", report=report,
                                     name_of=lambda t: t[0])]
-    by = {}
-    for r in rows:
-        by[r["cascade_detector"]] = by.get(r["cascade_detector"], 0) + 1
+    by = dict(Counter(r["cascade_detector"] for r in rows))
     return {"folds": folds, "photos": len(rows), "unlabelled": len(report.failures), "seed": seed,
             "detection_rate_hog": float(np.mean([r["hog"] for r in rows])),
             "detection_rate_cascade": float(np.mean([r["cascade"] for r in rows])),

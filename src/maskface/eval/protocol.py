@@ -27,7 +27,7 @@ from maskface.face.pipeline import PIPELINE_VERSION, FaceConfig
 from maskface.io.files import atomic_write_bytes
 from maskface.io.images import load_image
 from maskface.masks.render import RENDER_VERSION
-from maskface.masks.synth import shared_synthesizer
+from maskface.masks.synth import mask_key, shared_synthesizer
 from maskface.models.embedder import Embedder, compare, to_similarity
 
 #: scenario -> (first image masked, second image masked)
@@ -43,11 +43,6 @@ class MaskSetting:
     oracle_alignment: bool = False
 
 
-def mask_key(path: Path) -> str:
-    """The key a test mask is drawn from: ``<person>/<file>``, the same wherever the data lies."""
-    return f"{path.parent.name}/{path.name}"
-
-
 def variant_chip(job: tuple[str, bool, MaskSetting]) -> tuple[np.ndarray, str]:
     """Chip of one image variant (runs in a worker): clean, or masked then re-detected (or oracle-aligned)."""
     path, masked, setting = job
@@ -57,7 +52,7 @@ def variant_chip(job: tuple[str, bool, MaskSetting]) -> tuple[np.ndarray, str]:
     if not masked:
         return original.chip, original.detector
     synthesizer = shared_synthesizer(setting.seed, setting.mask_type)
-    masked_image = synthesizer(image, original.landmarks, key=mask_key(Path(path))).image
+    masked_image = synthesizer(image, original.landmarks, key=mask_key(path)).image
     if setting.oracle_alignment:
         face = pipeline.align_with_landmarks(masked_image, original.landmarks, original.detection)
         return face.chip, "oracle"

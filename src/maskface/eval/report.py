@@ -12,8 +12,9 @@ import numpy as np
 
 from maskface.data.pairs import Pair
 from maskface.eval.plots import plot_det, plot_histogram, plot_roc
-from maskface.eval.protocol import PairScores, mask_key
+from maskface.eval.protocol import PairScores
 from maskface.io.files import atomic_write_text
+from maskface.masks.synth import mask_key
 
 #: (report key, column title, format) of the Markdown tables.
 COLUMNS = [

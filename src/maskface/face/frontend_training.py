@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from functools import cache
 from pathlib import Path
 
@@ -35,7 +35,7 @@ from maskface.face.landmarks import LandmarkPredictor
 from maskface.face.pipeline import FaceConfig
 from maskface.face.robust import CLASSIFIER_FILE, DETECTOR_FILE, LANDMARKS_FILE, MaskClassifier, mask_features
 from maskface.io.images import load_image
-from maskface.masks.synth import MaskSynthesizer
+from maskface.masks.synth import mask_key, shared_synthesizer
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,6 @@ class FrontendTrainConfig:
     landmark_oversampling: int = 10
     classifier_c: float = 0.1
     workers: int = 2
-    extra: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -65,6 +64,11 @@ class Labelled:
     boxes: list[tuple[int, int, int, int]]
     points: np.ndarray  # 5 x 2, central face
     box: tuple[int, int, int, int]
+
+    @property
+    def detection(self) -> Detection:
+        """The central face's label box as a detection, for landmark models."""
+        return Detection(tuple(float(v) for v in self.box), 0.0, "label")
 
 
 @cache
@@ -88,8 +92,7 @@ def label_photo(path: str) -> Labelled:
 def masked_version(sample: Labelled, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """(original, masked) images of a sample; the mask is placed from the 5 labelled points."""
     image = load_image(sample.path)
-    key = f"{Path(sample.path).parent.name}/{Path(sample.path).name}"
-    return image, MaskSynthesizer(seed=seed)(image, sample.points, key=key).image
+    return image, shared_synthesizer(seed, None)(image, sample.points, key=mask_key(sample.path)).image
 
 
 def chip_pair(task: tuple[Labelled, int]) -> tuple[np.ndarray, np.ndarray]:
@@ -97,10 +100,9 @@ def chip_pair(task: tuple[Labelled, int]) -> tuple[np.ndarray, np.ndarray]:
     sample, seed = task
     _, predictor = _teachers()
     image, masked = masked_version(sample, seed)
-    box = Detection(tuple(float(v) for v in sample.box), 0.0, "label")
     chips = []
     for picture in (image, masked):
-        points = predictor(picture, box)
+        points = predictor(picture, sample.detection)
         chips.append(warp_chip(picture, dlib_chip_matrix(points), 150))
     return chips[0], chips[1]
 

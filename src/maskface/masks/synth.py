@@ -44,6 +44,12 @@ def chip_landmarks(size: int = 150, padding: float = 0.25) -> np.ndarray:
     return ((base - 0.5) * factor + 0.5) * size
 
 
+def mask_key(path: str | Path) -> str:
+    """The key a dataset image's mask is drawn from: ``<person>/<file>``, the same wherever the data lies."""
+    path = Path(path)
+    return f"{path.parent.name}/{path.name}"
+
+
 def mask_rng(seed: int, key: str) -> np.random.Generator:
     """A random generator that depends only on ``seed`` and ``key``, identical across runs and machines."""
     digest = hashlib.sha256(f"maskface:{seed}:{key}".encode()).digest()
