@@ -391,6 +391,66 @@ def train_frontend_cmd(out_dir: Annotated[Path, typer.Option("--out", help="Fold
     out.print(f"trained on {record['photos']} photos ({times}); wrote {out_dir}", highlight=False)
 
 
+ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="Recipe YAML (see configs/).")]
+TrainOutOpt = Annotated[Path, typer.Option("--out", help="Run folder: checkpoints, logs, TensorBoard, weights.")]
+ResumeOpt = Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its last checkpoint.")]
+Overrides = Annotated[list[str] | None, typer.Argument(help="Config overrides key=value, e.g. train.steps=500.")]
+
+
+def _train_recipe(method: str, config_file: Path | None, data: Path | None, out_dir: Path, resume: bool,
+                  overrides: list[str] | None) -> None:
+    from maskface.train.config import load_config
+    from maskface.train.engine import Engine
+    from maskface.train.recipes import recipes
+
+    recipe_class = recipes()[method]
+    try:
+        config = load_config(recipe_class.config_class, config_file, overrides or [])
+        last = Engine(recipe_class(config, data), out_dir, resume=resume).run()
+    except MaskfaceError as exc:
+        raise _fail(exc) from None
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+    summary = ", ".join(f"{k} {v:.4g}" for k, v in last.items() if not k.startswith("lr/"))
+    out.print(f"{method}: {config.train.steps} steps done ({summary}); run in {out_dir}", highlight=False)
+
+
+@app.command()
+def chips(root: Annotated[Path, typer.Argument(help="Identity folders: ROOT/<person>/<image>.")],
+          out_dir: Annotated[Path, typer.Option("--out", help="Chip-set folder for training (data.chips=...).")],
+          errors: Errors = None, workers: Workers = 0, select: SelectOpt = Select.largest) -> None:
+    """Cache the chips and chip-space landmarks of an identity-labelled image set, for training recipes."""
+    from maskface.apps.batch import BatchReport, default_workers
+    from maskface.data.chips import build_chip_set
+    from maskface.data.folders import read_identity_folders
+
+    try:
+        identities = read_identity_folders(root)
+    except MaskfaceError as exc:
+        raise _fail(exc) from None
+    report = BatchReport()
+    face = _face_config(select=select.value)
+    chip_set = build_chip_set([p for p, _ in identities.samples], face, workers or default_workers(), report)
+    chip_set.save(out_dir)
+    report.write_errors(errors)
+    out.print(report.summary("cached") + f" of {len(identities.names)} people in {out_dir}", highlight=False)
+    raise typer.Exit(report.exit_code)
+
+
+@train_app.command("deocclusion")
+def train_deocclusion_cmd(out_dir: TrainOutOpt, overrides: Overrides = None, config_file: ConfigOpt = None,
+                          data: DataOpt = None, resume: ResumeOpt = False) -> None:
+    """Train the de-occlusion generator (masked L1 + hinge GAN + teacher identity) on LFW training folds."""
+    _train_recipe("deocclusion", config_file, data, out_dir, resume, overrides)
+
+
+@train_app.command("occlusion")
+def train_occlusion_cmd(out_dir: TrainOutOpt, overrides: Overrides = None, config_file: ConfigOpt = None,
+                        data: DataOpt = None, resume: ResumeOpt = False) -> None:
+    """Train the occlusion estimator (segmentation of synthetic masks) on LFW training folds."""
+    _train_recipe("occlusion", config_file, data, out_dir, resume, overrides)
+
+
 @app.command()
 def demo(data: DataOpt = None,
          out_dir: Annotated[Path, typer.Option("--out", help="Folder for the report and pictures.")]
@@ -419,7 +479,8 @@ def models() -> None:
 
     for name in list_models():
         info = model_info(name)
-        out.print(f"{name:16s} {info.spec.chip}:{info.spec.size} {info.spec.metric:9s} {info.description}")
+        what = f"{info.spec.chip}:{info.spec.size} {info.spec.metric}" if info.spec else info.kind
+        out.print(f"{name:16s} {what:20s} {info.description}")
 
 
 def main() -> None:

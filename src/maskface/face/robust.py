@@ -19,19 +19,15 @@ import dlib
 import numpy as np
 
 from maskface.errors import ModelFileError
+from maskface.models.weights import shipped_weights
 
-WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
 DETECTOR_FILE = "masked_face_detector.svm"
 LANDMARKS_FILE = "masked_face_landmarks_5.dat"
 CLASSIFIER_FILE = "mask_classifier.json"
 
 
 def weights_path(name: str) -> Path:
-    path = WEIGHTS / name
-    if not path.is_file():
-        raise ModelFileError(str(path), "shipped model file missing; reinstall maskface or run "
-                                        "'maskface train frontend'")
-    return path
+    return shipped_weights(name, "reinstall maskface or run 'maskface train frontend'")
 
 
 # -- the mask classifier --------------------------------------------------------------------------------------------

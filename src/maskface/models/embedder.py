@@ -127,6 +127,8 @@ def load_embedder(spec: str, device: str | None = None, batch_size: int = 64) ->
         info = model_info(name)
     except KeyError as exc:
         raise ModelFileError(spec, str(exc.args[0])) from None
+    if info.spec is None:
+        raise ModelFileError(spec, f"is a {info.kind} model, not a face embedder")
     module = create_model(name, checkpoint=checkpoint) if checkpoint else create_model(name, pretrained=True)
     return TorchEmbedder(module, info.spec, device=device, batch_size=batch_size)
 

@@ -32,21 +32,25 @@ class ModelInfo:
     name: str
     factory: Callable[..., nn.Module]
     description: str
-    spec: EmbedderSpec
+    spec: EmbedderSpec | None
     embedding_size: int = 128
+    #: "embedder" (chips -> embeddings, usable by embed/verify/eval) or another job, e.g. "deocclusion"
+    kind: str = "embedder"
 
 
 _MODELS: dict[str, ModelInfo] = {}
 
 
-def register_model(name: str, description: str, embedding_size: int = 128, **spec) -> Callable:
-    """Decorator: register ``factory(pretrained: bool, **kwargs) -> nn.Module`` under ``name``; ``spec`` holds the
-    :class:`EmbedderSpec` fields (chip, size, padding, metric, threshold)."""
+def register_model(name: str, description: str, embedding_size: int = 128, kind: str = "embedder",
+                   **spec) -> Callable:
+    """Decorator: register ``factory(pretrained: bool, **kwargs) -> nn.Module`` under ``name``; for embedders,
+    ``spec`` holds the :class:`EmbedderSpec` fields (chip, size, padding, metric, threshold)."""
 
     def wrap(factory: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         if name in _MODELS:
             raise ValueError(f"model {name!r} is registered twice")
-        _MODELS[name] = ModelInfo(name, factory, description, EmbedderSpec(name, **spec), embedding_size)
+        embedder_spec = EmbedderSpec(name, **spec) if kind == "embedder" else None
+        _MODELS[name] = ModelInfo(name, factory, description, embedder_spec, embedding_size, kind)
         return factory
 
     return wrap
@@ -71,4 +75,4 @@ def create_model(name: str, pretrained: bool = False, **kwargs) -> nn.Module:
 
 def _load_builtin_models() -> None:
     # Importing the modules runs their @register_model decorators.
-    from maskface.models import dlib_resnet, iresnet  # noqa: F401
+    from maskface.models import deocclusion, dlib_resnet, iresnet  # noqa: F401

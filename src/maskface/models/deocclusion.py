@@ -1,0 +1,194 @@
+"""De-occlusion networks: a gated-convolution generator that completes the masked part of a face chip, the two
+discriminators that train it, and a small segmentation net that estimates the occlusion map of a chip.
+
+Images are ``N x 3 x H x W`` floats in [0, 1] and maps ``N x 1 x H x W`` in [0, 1] (1 = hidden), at the dlib chip
+resolution (150). The generator sees ``x * (1 - m)`` and ``m`` and returns a full image; :func:`composite` keeps the
+visible pixels: ``x_hat = x * (1 - m) + G(x * (1 - m), m) * m``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils import spectral_norm
+
+
+@dataclass
+class GeneratorConfig:
+    """Widths of the generator; ``width`` is the channels at half resolution (x2 at quarter resolution)."""
+
+    width: int = 32
+    dilations: tuple[int, ...] = (2, 4, 8, 1)
+
+
+@dataclass
+class EstimatorConfig:
+    """Widths of the occlusion estimator (channels at half resolution; x2 and x4 deeper)."""
+
+    width: int = 16
+
+
+class GatedConv(nn.Module):
+    """``ELU(features) * sigmoid(gate)`` from one convolution (Yu et al., free-form inpainting)."""
+
+    def __init__(self, cin: int, cout: int, kernel: int = 3, stride: int = 1, dilation: int = 1):
+        super().__init__()
+        self.conv = nn.Conv2d(cin, 2 * cout, kernel, stride, padding=dilation * (kernel - 1) // 2, dilation=dilation)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        features, gate = self.conv(x).chunk(2, dim=1)
+        return F.elu(features) * torch.sigmoid(gate)
+
+
+class Generator(nn.Module):
+    """Encoder (150 -> 75 -> 38) - dilated gated convolutions - decoder (38 -> 75 -> 150)."""
+
+    def __init__(self, config: GeneratorConfig | None = None):
+        super().__init__()
+        self.config = config = config or GeneratorConfig()
+        w = config.width
+        self.encoder = nn.Sequential(GatedConv(5, w, 5, stride=2), GatedConv(w, w), GatedConv(w, 2 * w, stride=2))
+        self.middle = nn.Sequential(*[GatedConv(2 * w, 2 * w, dilation=d) for d in config.dilations])
+        self.up1 = nn.Sequential(GatedConv(2 * w, w), GatedConv(w, w))
+        self.up2 = nn.Sequential(GatedConv(w, w // 2), nn.Conv2d(w // 2, 3, 3, padding=1))
+
+    def forward(self, image: torch.Tensor, occlusion: torch.Tensor) -> torch.Tensor:
+        """``image``: the chip (hidden pixels are zeroed here); returns the generator's full image in [0, 1]."""
+        visible = image * (1 - occlusion)
+        x = torch.cat([visible * 2 - 1, occlusion, torch.ones_like(occlusion)], dim=1)
+        size = image.shape[-2:]
+        half = self.encoder[1](self.encoder[0](x))
+        x = self.middle(self.encoder[2](half))
+        x = self.up1(F.interpolate(x, size=half.shape[-2:], mode="nearest"))
+        x = self.up2(F.interpolate(x, size=size, mode="nearest"))
+        return (torch.tanh(x) + 1) / 2
+
+
+def composite(image: torch.Tensor, generated: torch.Tensor, occlusion: torch.Tensor) -> torch.Tensor:
+    """Visible pixels from the input, hidden ones from the generator."""
+    return image * (1 - occlusion) + generated * occlusion
+
+
+def _sn_conv(cin: int, cout: int, stride: int = 2) -> nn.Module:
+    return nn.Sequential(spectral_norm(nn.Conv2d(cin, cout, 4, stride, padding=1)), nn.LeakyReLU(0.2))
+
+
+class PatchDiscriminator(nn.Module):
+    """A spectral-normalised patch discriminator on image + map (SN-PatchGAN); returns a grid of scores."""
+
+    def __init__(self, width: int = 32, depth: int = 4):
+        super().__init__()
+        layers, cin = [], 4
+        for i in range(depth):
+            cout = width * 2 ** min(i, 2)
+            layers.append(_sn_conv(cin, cout))
+            cin = cout
+        layers.append(spectral_norm(nn.Conv2d(cin, 1, 3, padding=1)))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, image: torch.Tensor, occlusion: torch.Tensor) -> torch.Tensor:
+        return self.net(torch.cat([image * 2 - 1, occlusion], dim=1))
+
+
+def mask_crops(images: torch.Tensor, occlusion: torch.Tensor, size: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
+    """Square crops around each map's bounding box, resized to ``size`` (differentiable in ``images``)."""
+    crops, maps = [], []
+    height, width = occlusion.shape[-2:]
+    for image, hidden in zip(images, occlusion):
+        rows = torch.nonzero(hidden[0].amax(dim=1) > 0.5).flatten()
+        cols = torch.nonzero(hidden[0].amax(dim=0) > 0.5).flatten()
+        if len(rows) == 0:  # no mask: the lower half of the face, where masks sit
+            top, bottom, left, right = height // 2, height, width // 4, 3 * width // 4
+        else:
+            top, bottom, left, right = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+        side = max(bottom - top, right - left, 16)
+        cy, cx = (top + bottom) // 2, (left + right) // 2
+        top = min(max(cy - side // 2, 0), max(height - side, 0))
+        left = min(max(cx - side // 2, 0), max(width - side, 0))
+        window = (slice(None), slice(top, top + side), slice(left, left + side))
+        crops.append(F.interpolate(image[window][None], size=(size, size), mode="bilinear", align_corners=False))
+        maps.append(F.interpolate(hidden[window][None], size=(size, size), mode="nearest"))
+    return torch.cat(crops), torch.cat(maps)
+
+
+class OcclusionEstimator(nn.Module):
+    """A small U-Net: chip in, occlusion logits out (same size); ``sigmoid > 0.5`` is the estimated map."""
+
+    def __init__(self, config: EstimatorConfig | None = None):
+        super().__init__()
+        self.config = config = config or EstimatorConfig()
+        w = config.width
+
+        def block(cin, cout, stride=1):
+            return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, padding=1), nn.GroupNorm(4, cout), nn.ReLU())
+
+        self.down1 = nn.Sequential(block(3, w, 2), block(w, w))  # 75
+        self.down2 = nn.Sequential(block(w, 2 * w, 2), block(2 * w, 2 * w))  # 38
+        self.down3 = nn.Sequential(block(2 * w, 4 * w, 2), block(4 * w, 4 * w))  # 19
+        self.up2 = block(6 * w, 2 * w)
+        self.up1 = block(3 * w, w)
+        self.head = nn.Conv2d(w, 1, 3, padding=1)
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        d1 = self.down1(image * 2 - 1)
+        d2 = self.down2(d1)
+        d3 = self.down3(d2)
+        u2 = self.up2(torch.cat([F.interpolate(d3, size=d2.shape[-2:], mode="bilinear", align_corners=False), d2], 1))
+        u1 = self.up1(torch.cat([F.interpolate(u2, size=d1.shape[-2:], mode="bilinear", align_corners=False), d1], 1))
+        return F.interpolate(self.head(u1), size=image.shape[-2:], mode="bilinear", align_corners=False)
+
+
+class Deoccluder(nn.Module):
+    """Estimate each chip's occlusion map, then complete what it hides: ``chips -> (completed, map)``.
+
+    The estimated map is grown by ``dilate`` pixels so the generator also repaints the mask's soft edge.
+    """
+
+    def __init__(self, estimator: OcclusionEstimator, generator: Generator, threshold: float = 0.5, dilate: int = 2):
+        super().__init__()
+        self.estimator, self.generator = estimator, generator
+        self.threshold, self.dilate = threshold, dilate
+
+    def estimate(self, images: torch.Tensor) -> torch.Tensor:
+        """The binary occlusion map (``N x 1 x H x W``) of chips in [0, 1]."""
+        occlusion = (torch.sigmoid(self.estimator(images)) > self.threshold).float()
+        if self.dilate:
+            occlusion = F.max_pool2d(occlusion, 2 * self.dilate + 1, stride=1, padding=self.dilate)
+        return occlusion
+
+    def forward(self, images: torch.Tensor, occlusion: torch.Tensor | None = None) -> tuple[torch.Tensor,
+                                                                                          torch.Tensor]:
+        if occlusion is None:
+            occlusion = self.estimate(images)
+        return composite(images, self.generator(images, occlusion), occlusion), occlusion
+
+
+GENERATOR_FILE = "deocclusion_generator_v1.safetensors"
+ESTIMATOR_FILE = "occlusion_estimator_v1.safetensors"
+
+
+def pretrained_deoccluder() -> Deoccluder:
+    from maskface.models.weights import load_weights, shipped_weights
+
+    remedy = "reinstall maskface or train them (docs/models.md)"
+    estimator = load_weights(shipped_weights(ESTIMATOR_FILE, remedy), OcclusionEstimator, EstimatorConfig)
+    generator = load_weights(shipped_weights(GENERATOR_FILE, remedy), Generator, GeneratorConfig)
+    return Deoccluder(estimator, generator).eval()
+
+
+def _register() -> None:
+    from maskface.models.registry import register_model
+
+    @register_model("deocclusion_v1", "occlusion estimator + gated-convolution generator that completes masked "
+                    "face chips (150x150 dlib chips)", kind="deocclusion")
+    def deocclusion_v1(pretrained: bool = False, generator: GeneratorConfig | None = None,
+                       estimator: EstimatorConfig | None = None) -> Deoccluder:
+        if pretrained:
+            return pretrained_deoccluder()
+        return Deoccluder(OcclusionEstimator(estimator), Generator(generator))
+
+
+_register()

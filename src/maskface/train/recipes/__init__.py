@@ -1,0 +1,12 @@
+"""Training recipes by name: ``maskface train NAME --config configs/NAME.yaml``."""
+
+from __future__ import annotations
+
+from maskface.train.engine import Recipe
+
+
+def recipes() -> dict[str, type[Recipe]]:
+    from maskface.train.recipes.deocclusion import DeocclusionRecipe
+    from maskface.train.recipes.occlusion import OcclusionRecipe
+
+    return {r.name: r for r in (DeocclusionRecipe, OcclusionRecipe)}

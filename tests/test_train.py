@@ -1,0 +1,158 @@
+"""The training engine: typed configs, the resumable sampler, exact resume after a kill, and torchrun agreement."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import torch
+
+from maskface.train.config import ConfigError, TrainConfig, load_config
+from maskface.train.sampler import ResumableSampler
+
+
+@dataclass
+class _Inner:
+    width: int = 8
+    dilations: tuple[int, ...] = (1, 2)
+    name: str | None = None
+
+
+@dataclass
+class _Config:
+    train: TrainConfig = field(default_factory=TrainConfig)
+    model: _Inner = field(default_factory=_Inner)
+    weight: float = 1.0
+
+
+def test_config_from_yaml_and_overrides(tmp_path):
+    file = tmp_path / "c.yaml"
+    file.write_text("method: x\ntrain:\n  steps: 50\n  betas: [0.5, 0.9]\nmodel:\n  width: 4\n")
+    config = load_config(_Config, file, ["model.dilations=[3, 4, 5]", "weight=2", "train.grad_clip=null"])
+    assert config.train.steps == 50 and config.train.betas == (0.5, 0.9)
+    assert config.model == _Inner(width=4, dilations=(3, 4, 5))
+    assert config.weight == 2.0 and isinstance(config.weight, float) and config.train.grad_clip is None
+
+
+@pytest.mark.parametrize("override, message", [
+    (["train.stepz=5"], "unknown key(s) ['stepz']"),
+    (["train.steps=many"], "train.steps: must be int"),
+    (["train.schedule=linear"], "must be one of"),
+    (["train.betas=[1]"], "must have 2 items"),
+    (["steps"], "overrides are key=value"),
+])
+def test_config_mistakes_are_named(override, message):
+    with pytest.raises(ConfigError, match=None) as info:
+        load_config(_Config, None, override)
+    assert message in str(info.value)
+
+
+def test_missing_config_file_is_named(tmp_path):
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(_Config, tmp_path / "nope.yaml")
+
+
+def _batches(sampler: ResumableSampler, per_process: int, count: int) -> list[list[tuple[int, int]]]:
+    stream = iter(sampler)
+    return [[next(stream) for _ in range(per_process)] for _ in range(count)]
+
+
+def test_sampler_resumes_and_shards_one_global_batch():
+    full = _batches(ResumableSampler(10, 4, seed=3), 4, 6)  # 2 steps per epoch: 3 epochs
+    assert sorted(i for i, _ in full[0] + full[1]) == sorted(set(i for i, _ in full[0] + full[1]))
+    assert [e for _, e in full[2]] == [1] * 4 and full[2] != full[0]
+    assert _batches(ResumableSampler(10, 4, seed=3, start_step=3), 4, 3) == full[3:]
+    ranks = [_batches(ResumableSampler(10, 4, seed=3, rank=r, world_size=2), 2, 6) for r in range(2)]
+    for step in range(6):
+        assert sorted(ranks[0][step] + ranks[1][step]) == sorted(full[step])
+    with pytest.raises(ValueError, match="does not split evenly"):
+        ResumableSampler(10, 5, world_size=2)
+
+
+# --- real short training runs on real LFW chips -----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_chips(lfw_sample, tmp_path_factory) -> Path:
+    """A chip set of 16 real LFW faces, made by the foundation pipeline."""
+    from maskface.apps.batch import BatchReport
+    from maskface.data.chips import LFW_FACE, build_chip_set
+
+    folder = tmp_path_factory.mktemp("chips")
+    chip_set = build_chip_set(lfw_sample[:16], LFW_FACE, workers=1, report=BatchReport())
+    assert len(chip_set) == 16 and chip_set.landmarks.shape == (16, 68, 2)
+    chip_set.save(folder)
+    return folder
+
+
+def _train_args(chips: Path, out: Path, steps: int, *extra: str) -> list[str]:
+    return ["train", "deocclusion", "--out", str(out), f"data.chips={chips}", f"train.steps={steps}",
+            "train.batch_size=4", "train.workers=0", "train.checkpoint_every=1", "train.log_every=1",
+            "train.image_every=2", "model.width=8", "model.dilations=[2]", "train.lr=0.002", *extra]
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+def _weights(out: Path) -> dict[str, torch.Tensor]:
+    state = torch.load(out / "checkpoints" / "last.pt", map_location="cpu", weights_only=False)
+    return {f"{m}.{k}": v for m, s in state["modules"].items() for k, v in s.items()}
+
+
+@pytest.mark.slow
+def test_resume_after_a_kill_matches_an_uninterrupted_run(tiny_chips, tmp_path):
+    steps = 8
+    whole, broken = tmp_path / "whole", tmp_path / "broken"
+    cli = [sys.executable, "-m", "maskface"]
+    subprocess.run(cli + _train_args(tiny_chips, whole, steps), check=True, env=_env(), capture_output=True)
+    # Kill a second run hard once it has checkpointed a few steps, then resume it.
+    process = subprocess.Popen(cli + _train_args(tiny_chips, broken, steps), env=_env(),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    checkpoint = broken / "checkpoints" / "last.pt"
+    deadline = time.time() + 300
+    while time.time() < deadline and process.poll() is None:
+        if checkpoint.is_file() and torch.load(checkpoint, weights_only=False)["step"] >= 3:
+            break
+        time.sleep(0.2)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    killed_at = torch.load(checkpoint, weights_only=False)["step"]
+    assert 3 <= killed_at < steps, "the run was not interrupted mid-way"
+    resumed = subprocess.run(cli + _train_args(tiny_chips, broken, steps) + ["--resume"], env=_env(),
+                             capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    a, b = _weights(whole), _weights(broken)
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    assert (whole / "deocclusion_generator.safetensors").is_file()
+    assert list((whole / "previews").glob("*.png")) and list((whole / "tensorboard").iterdir())
+    # The same --out without --resume refuses to overwrite the run.
+    again = subprocess.run(cli + _train_args(tiny_chips, whole, steps), env=_env(), capture_output=True, text=True)
+    assert again.returncode == 2 and "pass --resume" in again.stderr and "Traceback" not in again.stderr
+
+
+@pytest.mark.slow
+def test_torchrun_two_processes_agree_with_one(tiny_chips, tmp_path):
+    torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent))
+    assert torchrun, "torchrun is installed with torch"
+    one, two = tmp_path / "one", tmp_path / "two"
+    # SGD: Adam's first steps are lr * sign(gradient), which turns float rounding in near-zero gradients into
+    # full-size differences; SGD shows whether the two layouts compute the same gradients.
+    args = lambda out: _train_args(tiny_chips, out, 3, "train.optimizer=sgd", "train.lr=0.05")  # noqa: E731
+    subprocess.run([sys.executable, "-m", "maskface", *args(one)], check=True, env=_env(), capture_output=True)
+    result = subprocess.run([torchrun, "--standalone", "--nproc_per_node=2", "-m", "maskface", *args(two)],
+                            env=_env(), capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    a, b = _weights(one), _weights(two)
+    worst = max(float((a[k].float() - b[k].float()).abs().max()) for k in a)
+    assert worst < 1e-4, worst
+    assert torch.load(two / "checkpoints" / "last.pt", weights_only=False)["world_size"] == 2
