@@ -8,6 +8,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
+import numpy as np
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -128,6 +129,30 @@ def mask(inputs: Inputs, out_dir: Annotated[Path, typer.Option("--out", help="Fo
     kind = None if mask_type is MaskType.random else mask_type.value
     report, faces = mask_images(inputs, out_dir, config, seed, kind, workers or default_workers(), errors)
     out.print(report.summary("masked") + f" ({faces} faces)", highlight=False)
+    raise typer.Exit(report.exit_code)
+
+
+@app.command()
+def deocclude(inputs: Inputs, out_dir: Annotated[Path, typer.Option("--out", help="Folder for the results.")],
+              model: Annotated[str, typer.Option("--model", "-m", help="Registered de-occlusion model.")]
+              = "deocclusion_v1",
+              aligned: AlignedFlag = False, upsample: Upsample = 1, select: SelectOpt = Select.largest,
+              mask_robust: RobustOpt = True, errors: Errors = None, workers: Workers = 0,
+              device: DeviceOpt = None) -> None:
+    """Complete the masked part of faces: NAME.chip.png, NAME.completed.png and NAME.occlusion.png under OUT."""
+    from maskface.apps.batch import default_workers
+    from maskface.apps.deocclude import deocclude_images
+
+    config = _face_config(upsample=upsample, aligned=aligned, select=select.value, mask_robust=mask_robust)
+    try:
+        report, masked = deocclude_images(inputs, out_dir, config, workers or default_workers(), model, device,
+                                          errors=errors)
+    except MaskfaceError as exc:
+        raise _fail(exc) from None
+    except (KeyError, ValueError) as exc:
+        raise _error(exc, 2) from None
+    out.print(report.summary("completed") + f"; {masked} faces judged masked; table in {out_dir}/deocclusion.csv",
+              highlight=False)
     raise typer.Exit(report.exit_code)
 
 
@@ -280,6 +305,59 @@ def eval_lfw(out_dir: Annotated[Path, typer.Option("--out", help="Folder for the
         raise _fail(exc) from None
     except ValueError as exc:
         raise _error(exc, 2) from None
+
+
+@eval_app.command("deocclusion")
+def eval_deocclusion(data: DataOpt = None,
+                     out_file: Annotated[Path, typer.Option("--out", help="JSON report.")] = Path("deocclusion.json"),
+                     picture: Annotated[Path | None, typer.Option(help="Grid of completed faces (PNG).")] = None,
+                     real: Annotated[Path | None, typer.Option(help="Folder of real masked photos for the grid.")]
+                     = None,
+                     model: Annotated[str, typer.Option("--model", "-m", help="Registered de-occlusion model.")]
+                     = "deocclusion_v1",
+                     folds: Annotated[str, typer.Option(help="Held-out LFW View 2 folds.")] = "6-10",
+                     limit: Annotated[int, typer.Option(help="Masked faces measured (evenly spaced).")] = 2000,
+                     seed: SeedOpt = 0, workers: Workers = 0, device: DeviceOpt = None) -> None:
+    """Completion quality on held-out LFW people: PSNR/SSIM in the mask, teacher similarity, estimator IoU."""
+    from maskface.apps.batch import default_workers
+    from maskface.apps.deocclude import real_examples
+    from maskface.data.chips import lfw_chips
+    from maskface.data.lfw import LFW
+    from maskface.eval.deocclusion import completion_report, mask_held_out
+    from maskface.eval.plots import plot_deocclusion
+    from maskface.io.files import atomic_write_text
+    from maskface.models import create_model
+    from maskface.models.embedder import select_device
+
+    try:
+        lfw = LFW.find(data)
+        wanted = _parse_folds(folds)
+        chips = lfw_chips(lfw.root, workers=workers or default_workers()).subset(lfw.people_of_folds(wanted))
+        faces = mask_held_out(chips, seed, limit)
+        clean = np.stack([chips.chip(int(i)) for i in np.linspace(1, len(chips) - 2, limit // 2).round()])
+        target = select_device(device)
+        deoccluder = create_model(model, pretrained=True).to(target)
+        teacher = create_model("dlib_resnet_v1", pretrained=True).eval().to(target)
+        report, images = completion_report(faces, deoccluder, teacher, clean, target)
+        report.update({"model": model, "folds": wanted, "mask_seed": seed})
+        atomic_write_text(out_file, json.dumps(report, indent=2) + "\n")
+        if picture:
+            pick = np.linspace(0, len(faces.keys) - 1, 6).round().astype(int)
+            shown = {k: (v[pick] / 255.0 if v.dtype == np.uint8 else v[pick].astype(float)) for k, v in images.items()}
+            found = real_examples(real, deoccluder, target, count=6, workers=workers or default_workers()) \
+                if real else {}
+            plot_deocclusion(shown, found, picture)
+    except MaskfaceError as exc:
+        raise _fail(exc) from None
+    for name in ("masked_input", "completed_true_map", "completed_estimated_map"):
+        m = report[name]
+        out.print(f"{name:24s} PSNR in mask {m['psnr_in_mask_db']:5.2f} dB  SSIM in mask {m['ssim_in_mask']:.3f}")
+    for name, value in report["teacher_cosine_to_original"].items():
+        out.print(f"teacher cosine to original, {name:24s} {value:.4f}")
+    e = report["estimator"]
+    out.print(f"estimator: mean IoU {e['mean_iou']:.4f}, pooled {e['pooled_iou']:.4f}; masked judged masked "
+              f"{e['masked_faces_judged_masked']:.2%}, clean judged masked {e['clean_faces_judged_masked']:.2%}")
+    out.print(f"wrote {out_file}" + (f" and {picture}" if picture else ""))
 
 
 @eval_app.command("pairs")

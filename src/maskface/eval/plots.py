@@ -68,3 +68,26 @@ def plot_histogram(scores: np.ndarray, labels: np.ndarray, path: Path, title: st
     ax.legend()
     ax.set_title(title or "score distributions")
     _save(fig, path)
+
+
+def plot_deocclusion(lfw: dict[str, np.ndarray], real: dict[str, np.ndarray], path: Path) -> None:
+    """The completion grid: held-out LFW (original / masked / completed / estimated map) beside real masked photos
+    (face as found / completed / estimated map)."""
+    left = ["original", "masked", "completed", "estimated_map"]
+    right = ["chip", "completed", "estimated_map"]
+    rows = max(len(lfw["original"]), len(real.get("chip", [])))
+    fig, axes = plt.subplots(rows, len(left) + len(right) + 1, figsize=(1.3 * (len(left) + len(right) + 1),
+                                                                        1.35 * rows + 0.5))
+    titles = ["LFW original", "masked", "completed", "est. map", "", "real photo", "completed", "est. map"]
+    for r in range(rows):
+        for c, name in enumerate(left + [None] + right):
+            ax = axes[r, c]
+            ax.axis("off")
+            source = lfw if c < len(left) else real
+            if name is None or r >= len(source.get(name, [])):
+                continue
+            image = source[name][r]
+            ax.imshow(image, cmap="gray", vmin=0, vmax=1) if image.ndim == 2 else ax.imshow(image)
+            if r == 0:
+                ax.set_title(titles[c], fontsize=8)
+    _save(fig, path)

@@ -144,17 +144,22 @@ class OcclusionEstimator(nn.Module):
 class Deoccluder(nn.Module):
     """Estimate each chip's occlusion map, then complete what it hides: ``chips -> (completed, map)``.
 
-    The estimated map is grown by ``dilate`` pixels so the generator also repaints the mask's soft edge.
+    A chip whose estimated map covers less than ``min_area`` of it counts as unmasked: its map is emptied and the
+    chip passes unchanged. Otherwise the map is grown by ``dilate`` pixels so the generator also repaints the
+    mask's soft edge.
     """
 
-    def __init__(self, estimator: OcclusionEstimator, generator: Generator, threshold: float = 0.5, dilate: int = 2):
+    def __init__(self, estimator: OcclusionEstimator, generator: Generator, threshold: float = 0.5, dilate: int = 2,
+                 min_area: float = 0.05):
         super().__init__()
         self.estimator, self.generator = estimator, generator
-        self.threshold, self.dilate = threshold, dilate
+        self.threshold, self.dilate, self.min_area = threshold, dilate, min_area
 
     def estimate(self, images: torch.Tensor) -> torch.Tensor:
-        """The binary occlusion map (``N x 1 x H x W``) of chips in [0, 1]."""
+        """The binary occlusion map (``N x 1 x H x W``) of chips in [0, 1]; empty for chips judged unmasked."""
         occlusion = (torch.sigmoid(self.estimator(images)) > self.threshold).float()
+        masked = occlusion.mean(dim=(1, 2, 3), keepdim=True) >= self.min_area
+        occlusion = occlusion * masked
         if self.dilate:
             occlusion = F.max_pool2d(occlusion, 2 * self.dilate + 1, stride=1, padding=self.dilate)
         return occlusion

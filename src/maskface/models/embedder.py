@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -118,8 +118,40 @@ class OnnxEmbedder(Embedder):
         return self.session.run(None, {self.input_name: x})[0]
 
 
+class DeoccludingEmbedder(Embedder):
+    """Complete masked chips with a de-occlusion model (estimated map), then embed them with ``base``."""
+
+    def __init__(self, base: Embedder, deoccluder: torch.nn.Module, name: str, device: str | None = None):
+        self.base, self.batch_size = base, base.batch_size
+        self.device = select_device(device)
+        self.deoccluder = deoccluder.eval().to(self.device)
+        self.spec = replace(base.spec, name=name)
+
+    @torch.inference_mode()
+    def complete(self, chips: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """uint8 chips -> (completed uint8 chips, bool occlusion maps)."""
+        x = torch.from_numpy(np.ascontiguousarray(chips)).permute(0, 3, 1, 2).float().div(255).to(self.device)
+        completed, occlusion = self.deoccluder(x)
+        completed = (completed.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+        return completed, occlusion[:, 0].bool().cpu().numpy()
+
+    def _embed_batch(self, chips: np.ndarray) -> np.ndarray:
+        return self.base.embed_chips(self.complete(chips)[0])
+
+
 def load_embedder(spec: str, device: str | None = None, batch_size: int = 64) -> Embedder:
-    """An embedder from a model spec: registered name, ``name=checkpoint``, or a path to an ``.onnx`` file."""
+    """An embedder from a model spec: registered name, ``name=checkpoint``, or a path to an ``.onnx`` file;
+    ``EMBEDDER+deocclusion_v1`` completes masked chips with a registered de-occlusion model before embedding."""
+    if "+" in spec:
+        base, _, completer = spec.rpartition("+")
+        try:
+            info = model_info(completer)
+        except KeyError as exc:
+            raise ModelFileError(spec, str(exc.args[0])) from None
+        if info.kind != "deocclusion":
+            raise ModelFileError(spec, f"{completer} is a {info.kind} model, not a de-occlusion model")
+        return DeoccludingEmbedder(load_embedder(base, device, batch_size), create_model(completer, pretrained=True),
+                                   spec, device)
     if spec.endswith(".onnx"):
         return OnnxEmbedder(spec, batch_size=batch_size)
     name, _, checkpoint = spec.partition("=")

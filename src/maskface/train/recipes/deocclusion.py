@@ -85,22 +85,22 @@ class DeocclusionRecipe(Recipe):
                 d_loss = sum(self.d_loss(s[:n], s[n:]) for s in scores)
             engine.backward(d_loss)
             engine.optimizer_step("d")
-            scalars["d_hinge"] = float(d_loss)
+            scalars["d_hinge"] = d_loss.item()
         with engine.autocast():
             l1 = self.l1(generated, clean, occlusion)
             total = weights.l1 * l1
-            scalars["l1"] = float(l1)
+            scalars["l1"] = l1.item()
             if weights.adversarial:
                 adversarial = sum(self.g_loss(s) for s in self._discriminate(engine, completed, occlusion))
                 total = total + weights.adversarial * adversarial
-                scalars["g_hinge"] = float(adversarial)
+                scalars["g_hinge"] = adversarial.item()
             if self.identity is not None:
                 identity = self.identity(completed.float(), clean)
                 total = total + weights.identity * identity
-                scalars["identity"] = float(identity)
+                scalars["identity"] = identity.item()
         engine.backward(total)
         engine.optimizer_step("g")
-        scalars["loss"] = float(total)
+        scalars["loss"] = total.item()
         return scalars
 
     def preview(self, batch: dict[str, torch.Tensor], engine: Engine) -> torch.Tensor:

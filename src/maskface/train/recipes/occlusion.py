@@ -55,7 +55,7 @@ class OcclusionRecipe(Recipe):
         predicted = logits.detach() > 0
         target = batch["occlusion"] > 0.5
         union = (predicted | target).sum().clamp_min(1)
-        return {"loss": float(loss), "iou": float((predicted & target).sum() / union)}
+        return {"loss": loss.item(), "iou": ((predicted & target).sum() / union).item()}
 
     def preview(self, batch: dict[str, torch.Tensor], engine: Engine) -> torch.Tensor:
         n = min(6, len(batch["masked"]))
