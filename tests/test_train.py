@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -156,3 +157,20 @@ def test_torchrun_two_processes_agree_with_one(tiny_chips, tmp_path):
     worst = max(float((a[k].float() - b[k].float()).abs().max()) for k in a)
     assert worst < 1e-4, worst
     assert torch.load(two / "checkpoints" / "last.pt", weights_only=False)["world_size"] == 2
+
+
+@pytest.mark.slow
+def test_distill_recipe_trains_every_loss_term(tiny_chips, tmp_path):
+    import json
+
+    out = tmp_path / "distill"
+    result = subprocess.run([sys.executable, "-m", "maskface", "train", "distill", "--out", str(out),
+                             f"data.chips={tiny_chips}", "train.steps=2", "train.batch_size=4", "train.workers=0",
+                             "train.log_every=1", "loss.margin_head=arcface"], env=_env(), capture_output=True,
+                            text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    logged = json.loads((out / "log.jsonl").read_text().splitlines()[-1])
+    for term in ("instance", "soft", "rkd_distance", "rkd_angle", "margin"):
+        assert np.isfinite(logged[term]), term
+    assert logged["distance_to_teacher"] > 0  # masked, completed faces are not where the teacher puts clean ones
+    assert (out / "student.safetensors").is_file()

@@ -529,6 +529,13 @@ def train_occlusion_cmd(out_dir: TrainOutOpt, overrides: Overrides = None, confi
     _train_recipe("occlusion", config_file, data, out_dir, resume, overrides)
 
 
+@train_app.command("distill")
+def train_distill_cmd(out_dir: TrainOutOpt, overrides: Overrides = None, config_file: ConfigOpt = None,
+                      data: DataOpt = None, resume: ResumeOpt = False) -> None:
+    """Distil a masked-face student from the teacher, on faces completed by the de-occlusion model."""
+    _train_recipe("distill", config_file, data, out_dir, resume, overrides)
+
+
 @app.command()
 def demo(data: DataOpt = None,
          out_dir: Annotated[Path, typer.Option("--out", help="Folder for the report and pictures.")]

@@ -30,9 +30,9 @@ class InstanceLoss(nn.Module):
 class IdentityCentredSoftLoss(nn.Module):
     """``tau^2 * KL(softmax(cos(t_i, C) / tau) || softmax(cos(s_i, C) / tau))`` over identity centres ``C``.
 
-    ``C`` is a memory bank of the teacher's mean embedding per identity (``num_identities x D``), updated from each
-    batch's teacher embeddings with momentum ``momentum`` (first sight: set, not averaged). It is a buffer: saved
-    in checkpoints, never trained.
+    ``C`` is a memory bank of the teacher's mean embedding per identity (``num_identities x D``): call
+    :meth:`update` with each batch's teacher embeddings (from every process) before ``forward``. Centres move with
+    momentum ``momentum`` (first sight: set, not averaged). It is a buffer: saved in checkpoints, never trained.
     """
 
     def __init__(self, num_identities: int, dim: int, temperature: float = 0.1, momentum: float = 0.9):
@@ -52,8 +52,7 @@ class IdentityCentredSoftLoss(nn.Module):
                 self.centres[label] = mean
                 self.seen[label] = True
 
-    def forward(self, student: torch.Tensor, teacher: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        self.update(teacher.detach(), labels)
+    def forward(self, student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
         centres = F.normalize(self.centres[self.seen], dim=1)
         target = F.softmax(F.normalize(teacher, dim=1) @ centres.T / self.temperature, dim=1)
         log_student = F.log_softmax(F.normalize(student, dim=1) @ centres.T / self.temperature, dim=1)

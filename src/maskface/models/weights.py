@@ -17,10 +17,12 @@ from maskface.io.files import atomic_write_bytes
 
 
 def save_weights(path: Path, module: nn.Module, config: Any) -> None:
-    """Write ``module``'s float tensors as float16 (others as they are) plus ``config`` as JSON metadata."""
+    """Write ``module``'s float tensors as float16 (others as they are) plus ``config`` (a dataclass or a dict) as
+    JSON metadata."""
     state = {k: (v.half() if v.is_floating_point() else v).detach().cpu().contiguous()
              for k, v in module.state_dict().items()}
-    metadata = {"config": json.dumps(dataclasses.asdict(config)), "class": type(module).__name__}
+    fields = config if isinstance(config, dict) else dataclasses.asdict(config)
+    metadata = {"config": json.dumps(fields), "class": type(module).__name__}
     atomic_write_bytes(path, save_bytes(state, metadata=metadata))
 
 

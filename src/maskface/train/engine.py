@@ -41,6 +41,9 @@ from maskface.train.sampler import ResumableSampler
 
 console = Console(stderr=True)
 
+#: Config keys a resumed run may change: they do not alter what is trained.
+RESUMABLE_CHANGES = {"train.workers", "train.device", "train.log_every", "train.checkpoint_every", "train.image_every"}
+
 
 class Recipe(ABC):
     """One training method. Subclasses set ``name`` and ``config_class`` (a dataclass with a ``train`` field)."""
@@ -121,6 +124,17 @@ class Engine:
         self.scaler.step(optimizer)
         optimizer.zero_grad(set_to_none=True)
 
+    def gather(self, *tensors: torch.Tensor) -> list[torch.Tensor]:
+        """Each tensor concatenated over all processes (in rank order); itself in a single process."""
+        if not self.distributed:
+            return list(tensors)
+        gathered = []
+        for tensor in tensors:
+            parts = [torch.empty_like(tensor) for _ in range(self.world_size)]
+            dist.all_gather(parts, tensor.contiguous())
+            gathered.append(torch.cat(parts))
+        return gathered
+
     @property
     def is_main(self) -> bool:
         return self.rank == 0
@@ -136,8 +150,10 @@ class Engine:
             torch.use_deterministic_algorithms(True, warn_only=True)
             torch.backends.cudnn.benchmark = False
         self.modules = {k: m.to(self.device) for k, m in self.recipe.build(self.device).items()}
+        # Modules without trainable parameters (memory banks) are checkpointed but not wrapped.
         self.wrapped = {k: DistributedDataParallel(m, device_ids=[self.device] if self.device.type == "cuda"
-                                                   else None) if self.distributed else m
+                                                   else None)
+                        if self.distributed and any(p.requires_grad for p in m.parameters()) else m
                         for k, m in self.modules.items()}
         self.optimizers, self.schedulers = {}, {}
         for name, (module_names, lr) in self.recipe.optimizer_groups().items():
@@ -172,8 +188,8 @@ class Engine:
     def _restore(self, state: dict[str, Any]) -> None:
         if state["recipe"] != self.recipe.name:
             raise ConfigError(str(self.checkpoint_file), f"is a {state['recipe']} checkpoint, not {self.recipe.name}")
-        if state["config"] != to_dict(self.recipe.config):
-            changed = _changed_keys(state["config"], to_dict(self.recipe.config))
+        changed = [k for k in _changed_keys(state["config"], to_dict(self.recipe.config)) if k not in RESUMABLE_CHANGES]
+        if changed:
             raise ConfigError(str(self.checkpoint_file), f"was trained with another config (differs in {changed}); "
                                                          "resume with the same config and overrides")
         for k, m in self.modules.items():

@@ -7,6 +7,7 @@ from maskface.train.engine import Recipe
 
 def recipes() -> dict[str, type[Recipe]]:
     from maskface.train.recipes.deocclusion import DeocclusionRecipe
+    from maskface.train.recipes.distill import DistillRecipe
     from maskface.train.recipes.occlusion import OcclusionRecipe
 
-    return {r.name: r for r in (DeocclusionRecipe, OcclusionRecipe)}
+    return {r.name: r for r in (DeocclusionRecipe, OcclusionRecipe, DistillRecipe)}
