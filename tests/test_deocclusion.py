@@ -119,7 +119,8 @@ def held_out(lfw_root, lfw_faces):
 
 @pytest.mark.slow
 def test_shipped_estimator_and_generator_on_held_out_faces(held_out, teacher):
-    from maskface.eval.deocclusion import complete, raw_estimates, teacher_cosines
+    from maskface.eval.deocclusion import raw_estimates, teacher_cosines
+    from maskface.models.deocclusion import complete_chips
 
     original, masked, maps = held_out
     deoccluder = create_model("deocclusion_v1", pretrained=True)
@@ -127,9 +128,9 @@ def test_shipped_estimator_and_generator_on_held_out_faces(held_out, teacher):
     estimates = raw_estimates(deoccluder, masked, cpu)
     mean_iou = np.mean([iou(p, t) for p, t in zip(estimates, maps)])
     assert mean_iou >= 0.9, mean_iou
-    judged_masked = complete(deoccluder, original, None, cpu)[1].any(axis=(1, 2)).mean()
+    judged_masked = complete_chips(deoccluder, original)[1].any(axis=(1, 2)).mean()
     assert judged_masked <= 0.1, judged_masked  # unmasked faces are left alone
-    completed, _ = complete(deoccluder, masked, None, cpu)
+    completed, _ = complete_chips(deoccluder, masked)
     before = teacher_cosines(teacher, original, masked, cpu)
     after = teacher_cosines(teacher, original, completed, cpu)
     assert after.mean() > before.mean() + 0.01, (before.mean(), after.mean())

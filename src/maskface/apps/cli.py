@@ -344,7 +344,7 @@ def eval_deocclusion(data: DataOpt = None,
         if picture:
             pick = np.linspace(0, len(faces.keys) - 1, 6).round().astype(int)
             shown = {k: (v[pick] / 255.0 if v.dtype == np.uint8 else v[pick].astype(float)) for k, v in images.items()}
-            found = real_examples(real, deoccluder, target, count=6, workers=workers or default_workers()) \
+            found = real_examples(real, deoccluder, count=6, workers=workers or default_workers()) \
                 if real else {}
             plot_deocclusion(shown, found, picture)
     except MaskfaceError as exc:

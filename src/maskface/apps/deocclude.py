@@ -17,6 +17,7 @@ from maskface.apps.batch import BatchReport, run_batch, worker_pipeline
 from maskface.face.pipeline import FaceConfig
 from maskface.io.files import atomic_write_text
 from maskface.io.images import iter_image_files, load_image, save_image
+from maskface.models.deocclusion import complete_chips
 from maskface.models.embedder import select_device
 
 
@@ -29,8 +30,6 @@ def deocclude_images(inputs: list[str | Path], out_dir: str | Path, config: Face
                      model: str = "deocclusion_v1", device: str | None = None, batch_size: int = 32,
                      errors: str | Path | None = None) -> tuple[BatchReport, int]:
     """Complete every face; returns the report and how many faces were judged masked (and completed)."""
-    import torch
-
     from maskface.models import create_model
 
     if config.size != 150 or config.chip != "dlib":
@@ -46,12 +45,7 @@ def deocclude_images(inputs: list[str | Path], out_dir: str | Path, config: Face
     masked_count = 0
     for start in range(0, len(results), batch_size):
         part = results[start : start + batch_size]
-        chips = np.stack([chip for _, (chip, _) in part])
-        x = torch.from_numpy(chips).permute(0, 3, 1, 2).float().div(255).to(select_device(device))
-        with torch.inference_mode():
-            completed, occlusion = deoccluder(x)
-        completed = (completed.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy()
-        occlusion = occlusion[:, 0].cpu().numpy() > 0.5
+        completed, occlusion = complete_chips(deoccluder, np.stack([chip for _, (chip, _) in part]))
         for (path, (chip, detector)), done, hidden in zip(part, completed, occlusion):
             rel = relative[path]
             stem = out_dir / rel.parent / rel.stem if rel.suffix else out_dir / rel
@@ -67,20 +61,13 @@ def deocclude_images(inputs: list[str | Path], out_dir: str | Path, config: Face
     return report, masked_count
 
 
-def real_examples(folder: Path, deoccluder, device, count: int = 6, workers: int = 2) -> dict[str, np.ndarray]:
+def real_examples(folder: Path, deoccluder, count: int = 6, workers: int = 2) -> dict[str, np.ndarray]:
     """The first ``count`` photos (sorted) of ``folder`` in which a face is found: chip, completed chip and map,
     as float images in [0, 1] for pictures. No hand-picking: the order of the files decides."""
-    import torch
-
-    from maskface.face.pipeline import FaceConfig
-
     paths = [p for p, _ in iter_image_files([folder])][: count * 4]
     chips = [chip for _, (chip, _) in run_batch(paths, _chip_one, FaceConfig(), workers=workers,
                                                 description="real photos", report=BatchReport())][:count]
     if not chips:
         return {}
-    x = torch.from_numpy(np.stack(chips)).permute(0, 3, 1, 2).float().div(255).to(device)
-    with torch.inference_mode():
-        completed, occlusion = deoccluder(x)
-    return {"chip": x.permute(0, 2, 3, 1).cpu().numpy(), "completed": completed.clamp(0, 1).permute(0, 2, 3, 1)
-            .cpu().numpy(), "estimated_map": occlusion[:, 0].cpu().numpy()}
+    completed, occlusion = complete_chips(deoccluder, np.stack(chips))
+    return {"chip": np.stack(chips) / 255.0, "completed": completed / 255.0, "estimated_map": occlusion.astype(float)}

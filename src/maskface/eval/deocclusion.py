@@ -16,7 +16,7 @@ from skimage.metrics import structural_similarity
 
 from maskface.data.chips import ChipSet
 from maskface.masks.synth import MaskSynthesizer
-from maskface.models.deocclusion import Deoccluder, composite
+from maskface.models.deocclusion import Deoccluder, chips_to_tensor, complete_chips
 
 
 @dataclass
@@ -66,35 +66,10 @@ def iou(predicted: np.ndarray, target: np.ndarray) -> float:
     return 1.0 if union == 0 else float(np.logical_and(predicted, target).sum() / union)
 
 
-def _to_tensor(chips: np.ndarray, device: torch.device) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(chips)).permute(0, 3, 1, 2).float().div(255).to(device)
-
-
-def _to_uint8(images: torch.Tensor) -> np.ndarray:
-    return (images.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy()
-
-
-@torch.inference_mode()
-def complete(deoccluder: Deoccluder, chips: np.ndarray, occlusion: np.ndarray | None, device: torch.device,
-             batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
-    """Completed uint8 chips and the maps used (the given ones, or estimated when ``occlusion`` is None)."""
-    done, used = [], []
-    for start in range(0, len(chips), batch_size):
-        x = _to_tensor(chips[start : start + batch_size], device)
-        if occlusion is None:
-            completed, maps = deoccluder(x)
-        else:
-            maps = torch.from_numpy(occlusion[start : start + batch_size, None].astype(np.float32)).to(device)
-            completed = composite(x, deoccluder.generator(x, maps), maps)
-        done.append(_to_uint8(completed))
-        used.append(maps[:, 0].bool().cpu().numpy())
-    return np.concatenate(done), np.concatenate(used)
-
-
 @torch.inference_mode()
 def raw_estimates(deoccluder: Deoccluder, chips: np.ndarray, device: torch.device, batch_size: int = 64) -> np.ndarray:
     """The estimator's own maps (threshold 0.5, no dilation, no minimum area)."""
-    maps = [(torch.sigmoid(deoccluder.estimator(_to_tensor(chips[s : s + batch_size], device))) > 0.5)[:, 0].cpu()
+    maps = [(torch.sigmoid(deoccluder.estimator(chips_to_tensor(chips[s : s + batch_size], device))) > 0.5)[:, 0].cpu()
             .numpy() for s in range(0, len(chips), batch_size)]
     return np.concatenate(maps)
 
@@ -105,8 +80,8 @@ def teacher_cosines(teacher: torch.nn.Module, reference: np.ndarray, others: np.
     """Cosine similarity of the teacher's embeddings of ``others[i]`` and ``reference[i]``."""
     out = []
     for start in range(0, len(reference), batch_size):
-        a = teacher(_to_tensor(reference[start : start + batch_size], device) * 255)
-        b = teacher(_to_tensor(others[start : start + batch_size], device) * 255)
+        a = teacher(chips_to_tensor(reference[start : start + batch_size], device) * 255)
+        b = teacher(chips_to_tensor(others[start : start + batch_size], device) * 255)
         out.append(torch.nn.functional.cosine_similarity(a, b).cpu().numpy())
     return np.concatenate(out)
 
@@ -117,10 +92,10 @@ def completion_report(faces: HeldOutFaces, deoccluder: Deoccluder, teacher: torc
 
     Returns the report and the image sets it was computed from (for pictures).
     """
-    true_done, _ = complete(deoccluder, faces.masked, faces.occlusion, device)
-    estimated_done, estimated_maps = complete(deoccluder, faces.masked, None, device)
+    true_done, _ = complete_chips(deoccluder, faces.masked, faces.occlusion)
+    estimated_done, estimated_maps = complete_chips(deoccluder, faces.masked)
     raw = raw_estimates(deoccluder, faces.masked, device)
-    clean_maps = complete(deoccluder, clean, None, device)[1]
+    clean_maps = complete_chips(deoccluder, clean)[1]
 
     def region_metrics(images: np.ndarray) -> dict[str, float]:
         psnr = [psnr_inside(x, o, m) for x, o, m in zip(images, faces.original, faces.occlusion)]

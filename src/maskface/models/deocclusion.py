@@ -171,6 +171,37 @@ class Deoccluder(nn.Module):
         return composite(images, self.generator(images, occlusion), occlusion), occlusion
 
 
+def chips_to_tensor(chips, device: torch.device | str = "cpu") -> torch.Tensor:
+    """``N x H x W x 3`` uint8 chips (NumPy) -> ``N x 3 x H x W`` floats in [0, 1]."""
+    import numpy as np
+
+    return torch.from_numpy(np.ascontiguousarray(chips)).permute(0, 3, 1, 2).float().div(255).to(device)
+
+
+def tensor_to_chips(images: torch.Tensor):
+    """``N x 3 x H x W`` floats in [0, 1] -> ``N x H x W x 3`` uint8 chips (NumPy)."""
+    return (images.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+
+
+@torch.inference_mode()
+def complete_chips(deoccluder: Deoccluder, chips, occlusion=None, batch_size: int = 32):
+    """Complete uint8 chips in batches: (completed uint8 chips, the bool maps used). ``occlusion``: known maps
+    (``N x H x W`` bool); None estimates them."""
+    import numpy as np
+
+    device = next(deoccluder.parameters()).device
+    done, used = [], []
+    for start in range(0, len(chips), batch_size):
+        x = chips_to_tensor(chips[start : start + batch_size], device)
+        known = None
+        if occlusion is not None:
+            known = torch.from_numpy(np.asarray(occlusion[start : start + batch_size], np.float32)[:, None]).to(device)
+        completed, maps = deoccluder(x, known)
+        done.append(tensor_to_chips(completed))
+        used.append(maps[:, 0].bool().cpu().numpy())
+    return np.concatenate(done), np.concatenate(used)
+
+
 GENERATOR_FILE = "deocclusion_generator_v1.safetensors"
 ESTIMATOR_FILE = "occlusion_estimator_v1.safetensors"
 

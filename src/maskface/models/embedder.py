@@ -127,16 +127,10 @@ class DeoccludingEmbedder(Embedder):
         self.deoccluder = deoccluder.eval().to(self.device)
         self.spec = replace(base.spec, name=name)
 
-    @torch.inference_mode()
-    def complete(self, chips: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """uint8 chips -> (completed uint8 chips, bool occlusion maps)."""
-        x = torch.from_numpy(np.ascontiguousarray(chips)).permute(0, 3, 1, 2).float().div(255).to(self.device)
-        completed, occlusion = self.deoccluder(x)
-        completed = (completed.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy()
-        return completed, occlusion[:, 0].bool().cpu().numpy()
-
     def _embed_batch(self, chips: np.ndarray) -> np.ndarray:
-        return self.base.embed_chips(self.complete(chips)[0])
+        from maskface.models.deocclusion import complete_chips
+
+        return self.base.embed_chips(complete_chips(self.deoccluder, chips)[0])
 
 
 def load_embedder(spec: str, device: str | None = None, batch_size: int = 64) -> Embedder:
