@@ -154,3 +154,21 @@ def test_deocclude_command_on_a_real_masked_photo_and_on_chips(data_root, tmp_pa
     missing = subprocess.run([sys.executable, "-m", "maskface", "deocclude", str(tmp_path / "none.jpg"), "--out",
                               str(tmp_path / "c")], capture_output=True, text=True)
     assert missing.returncode in (2, 3) and "Traceback" not in missing.stderr
+
+
+def test_embedding_cache_keys_change_with_the_weights():
+    from maskface.models.embedder import DeoccludingEmbedder, TorchEmbedder
+    from maskface.models.registry import EmbedderSpec
+
+    spec = EmbedderSpec("toy", size=150)
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3, 2))
+    first = TorchEmbedder(net, spec, device="cpu").fingerprint
+    assert TorchEmbedder(net, spec, device="cpu").fingerprint == first
+    with torch.no_grad():
+        net[1].weight[0, 0] += 1e-3
+    assert TorchEmbedder(net, spec, device="cpu").fingerprint != first
+    base = TorchEmbedder(net, spec, device="cpu")
+    a = DeoccludingEmbedder(base, create_model("deocclusion_v1"), "toy+d", device="cpu").fingerprint
+    b = DeoccludingEmbedder(base, create_model("deocclusion_v1"), "toy+d", device="cpu").fingerprint
+    assert a != b and a.startswith(base.fingerprint)  # two random de-occlusion models

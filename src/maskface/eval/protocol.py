@@ -79,7 +79,7 @@ class EmbeddingCache:
     def _file(self, masked: bool, setting: MaskSetting) -> Path | None:
         if self.cache_dir is None:
             return None
-        key = json.dumps([self.model, asdict(self.face), PIPELINE_VERSION, masked,
+        key = json.dumps([self.model, self.embedder.fingerprint, asdict(self.face), PIPELINE_VERSION, masked,
                           [asdict(setting), RENDER_VERSION] if masked else None])
         return self.cache_dir / f"emb-{hashlib.sha256(key.encode()).hexdigest()[:20]}.npz"
 

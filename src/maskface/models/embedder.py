@@ -8,9 +8,11 @@ or a path to an ``.onnx`` file.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
@@ -28,9 +30,24 @@ def select_device(device: str | None = None) -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def module_fingerprint(*modules: torch.nn.Module) -> str:
+    """A short SHA-256 of modules' weights and buffers: caches of their outputs are keyed by it."""
+    digest = hashlib.sha256()
+    for module in modules:
+        for name, tensor in module.state_dict().items():
+            digest.update(name.encode())
+            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
 class Embedder(ABC):
     spec: EmbedderSpec
     batch_size: int = 64
+
+    @property
+    @abstractmethod
+    def fingerprint(self) -> str:
+        """Changes whenever the embeddings would (weights, model file): part of every embedding-cache key."""
 
     @abstractmethod
     def _embed_batch(self, chips: np.ndarray) -> np.ndarray:
@@ -56,6 +73,10 @@ class TorchEmbedder(Embedder):
         self.module = module.eval().to(self.device)
         self.spec = spec
         self.batch_size = batch_size
+
+    @cached_property
+    def fingerprint(self) -> str:
+        return module_fingerprint(self.module)
 
     @torch.inference_mode()
     def _embed_batch(self, chips: np.ndarray) -> np.ndarray:
@@ -110,6 +131,11 @@ class OnnxEmbedder(Embedder):
         c = self.config
         self.spec = EmbedderSpec(path.stem, c.chip, c.size, c.padding, c.metric, c.threshold)
         self.batch_size = batch_size
+        self._file = path
+
+    @cached_property
+    def fingerprint(self) -> str:
+        return hashlib.sha256(self._file.read_bytes() + repr(self.config).encode()).hexdigest()[:16]
 
     def _embed_batch(self, chips: np.ndarray) -> np.ndarray:
         x = chips[..., ::-1] if self.config.bgr else chips
@@ -126,6 +152,10 @@ class DeoccludingEmbedder(Embedder):
         self.device = select_device(device)
         self.deoccluder = deoccluder.eval().to(self.device)
         self.spec = replace(base.spec, name=name)
+
+    @cached_property
+    def fingerprint(self) -> str:
+        return f"{self.base.fingerprint}+{module_fingerprint(self.deoccluder)}"
 
     def _embed_batch(self, chips: np.ndarray) -> np.ndarray:
         from maskface.models.deocclusion import complete_chips
