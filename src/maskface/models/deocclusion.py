@@ -22,6 +22,10 @@ class GeneratorConfig:
 
     width: int = 32
     dilations: tuple[int, ...] = (2, 4, 8, 1)
+    #: give the generator the mean training chip as a prior (an input channel set): aligned chips put nose and
+    #: mouth in nearly fixed places, so a face-shaped starting point beats filling rows from the cheeks
+    mean_face_prior: bool = True
+    size: int = 150
 
 
 @dataclass
@@ -50,7 +54,10 @@ class Generator(nn.Module):
         super().__init__()
         self.config = config = config or GeneratorConfig()
         w = config.width
-        self.encoder = nn.Sequential(GatedConv(5, w, 5, stride=2), GatedConv(w, w), GatedConv(w, 2 * w, stride=2))
+        if config.mean_face_prior:  # set from the training chips by the recipe; saved with the weights
+            self.register_buffer("prior", torch.full((1, 3, config.size, config.size), 0.5))
+        inputs = 8 if config.mean_face_prior else 5
+        self.encoder = nn.Sequential(GatedConv(inputs, w, 5, stride=2), GatedConv(w, w), GatedConv(w, 2 * w, stride=2))
         self.middle = nn.Sequential(*[GatedConv(2 * w, 2 * w, dilation=d) for d in config.dilations])
         self.up1 = nn.Sequential(GatedConv(2 * w, w), GatedConv(w, w))
         self.up2 = nn.Sequential(GatedConv(w, w // 2), nn.Conv2d(w // 2, 3, 3, padding=1))
@@ -59,6 +66,9 @@ class Generator(nn.Module):
         """``image``: the chip (hidden pixels are zeroed here); returns the generator's full image in [0, 1]."""
         visible = image * (1 - occlusion)
         x = torch.cat([visible * 2 - 1, occlusion, torch.ones_like(occlusion)], dim=1)
+        if self.config.mean_face_prior:
+            prior = F.interpolate(self.prior, size=image.shape[-2:], mode="bilinear", align_corners=False)
+            x = torch.cat([x, prior.expand(len(image), -1, -1, -1) * 2 - 1], dim=1)
         size = image.shape[-2:]
         half = self.encoder[1](self.encoder[0](x))
         x = self.middle(self.encoder[2](half))

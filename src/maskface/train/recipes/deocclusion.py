@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -25,7 +26,7 @@ class DeocclusionLossConfig:
     l1: float = 1.0
     hole_weight: float = 6.0
     adversarial: float = 0.01
-    identity: float = 2.0
+    identity: float = 0.5
     #: discriminator learning rate, relative to ``train.lr``
     d_lr_factor: float = 1.0
 
@@ -38,6 +39,16 @@ class DeocclusionConfig:
     loss: DeocclusionLossConfig = field(default_factory=DeocclusionLossConfig)
     #: the frozen recogniser of the identity loss
     teacher: str = "dlib_resnet_v1"
+
+
+def mean_chip(chips, batch: int = 512) -> torch.Tensor:
+    """The mean of a chip set (``1 x 3 x H x W`` in [0, 1]), averaged over it and its mirror image."""
+    total = np.zeros(chips.chip(0).shape, np.float64)
+    for start in range(0, len(chips), batch):
+        total += np.stack([chips.chip(i) for i in range(start, min(start + batch, len(chips)))]).sum(axis=0)
+    mean = total / len(chips)
+    mean = (mean + mean[:, ::-1]) / 2
+    return torch.from_numpy(mean.transpose(2, 0, 1)[None].copy()).float() / 255
 
 
 class DeocclusionRecipe(Recipe):
@@ -54,15 +65,19 @@ class DeocclusionRecipe(Recipe):
         if loss.identity:
             self.identity = create_loss("identity", recognizer=create_model(self.config.teacher, pretrained=True)
                                         .to(device))
-        return {"generator": Generator(self.config.model), "global_d": PatchDiscriminator(),
-                "local_d": PatchDiscriminator(depth=3)}
+        generator = Generator(self.config.model)
+        if self.config.model.mean_face_prior:
+            generator.prior.copy_(mean_chip(self.dataset().chips))
+        return {"generator": generator, "global_d": PatchDiscriminator(), "local_d": PatchDiscriminator(depth=3)}
 
     def optimizer_groups(self) -> dict[str, tuple[list[str], float]]:
         lr = self.config.train.lr
         return {"g": (["generator"], lr), "d": (["global_d", "local_d"], lr * self.config.loss.d_lr_factor)}
 
     def dataset(self):
-        return masked_training_set(self.config.data, self.data, self.config.train.seed)
+        if not hasattr(self, "_dataset"):
+            self._dataset = masked_training_set(self.config.data, self.data, self.config.train.seed)
+        return self._dataset
 
     def _discriminate(self, engine: Engine, images: torch.Tensor, occlusion: torch.Tensor) -> list[torch.Tensor]:
         crops, crop_maps = mask_crops(images, occlusion)
