@@ -327,7 +327,7 @@ def eval_deocclusion(data: DataOpt = None,
     from maskface.eval.plots import plot_deocclusion
     from maskface.io.files import atomic_write_text
     from maskface.models import create_model
-    from maskface.models.embedder import select_device
+    from maskface.models.embedder import load_embedder, select_device
 
     try:
         lfw = LFW.find(data)
@@ -335,10 +335,9 @@ def eval_deocclusion(data: DataOpt = None,
         chips = lfw_chips(lfw.root, workers=workers or default_workers()).subset(lfw.people_of_folds(wanted))
         faces = mask_held_out(chips, seed, limit)
         clean = np.stack([chips.chip(int(i)) for i in np.linspace(1, len(chips) - 2, limit // 2).round()])
-        target = select_device(device)
-        deoccluder = create_model(model, pretrained=True).to(target)
-        teacher = create_model("dlib_resnet_v1", pretrained=True).eval().to(target)
-        report, images = completion_report(faces, deoccluder, teacher, clean, target)
+        deoccluder = create_model(model, pretrained=True).eval().to(select_device(device))
+        teacher = load_embedder("dlib_resnet_v1", device=device)
+        report, images = completion_report(faces, deoccluder, teacher, clean)
         report.update({"model": model, "folds": wanted, "mask_seed": seed})
         atomic_write_text(out_file, json.dumps(report, indent=2) + "\n")
         if picture:

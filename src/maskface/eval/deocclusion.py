@@ -17,6 +17,7 @@ from skimage.metrics import structural_similarity
 from maskface.data.chips import ChipSet
 from maskface.masks.synth import MaskSynthesizer
 from maskface.models.deocclusion import Deoccluder, chips_to_tensor, complete_chips
+from maskface.models.embedder import Embedder
 
 
 @dataclass
@@ -67,34 +68,28 @@ def iou(predicted: np.ndarray, target: np.ndarray) -> float:
 
 
 @torch.inference_mode()
-def raw_estimates(deoccluder: Deoccluder, chips: np.ndarray, device: torch.device, batch_size: int = 64) -> np.ndarray:
-    """The estimator's own maps (threshold 0.5, no dilation, no minimum area)."""
-    maps = [(torch.sigmoid(deoccluder.estimator(chips_to_tensor(chips[s : s + batch_size], device))) > 0.5)[:, 0].cpu()
-            .numpy() for s in range(0, len(chips), batch_size)]
+def raw_estimates(deoccluder: Deoccluder, chips: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    """The estimator's own maps (:meth:`Deoccluder.segment`: no dilation, no minimum area) as bool arrays."""
+    device = next(deoccluder.parameters()).device
+    maps = [deoccluder.segment(chips_to_tensor(chips[s : s + batch_size], device))[:, 0].bool().cpu().numpy()
+            for s in range(0, len(chips), batch_size)]
     return np.concatenate(maps)
 
 
-@torch.inference_mode()
-def teacher_cosines(teacher: torch.nn.Module, reference: np.ndarray, others: np.ndarray, device: torch.device,
-                    batch_size: int = 64) -> np.ndarray:
-    """Cosine similarity of the teacher's embeddings of ``others[i]`` and ``reference[i]``."""
-    out = []
-    for start in range(0, len(reference), batch_size):
-        a = teacher(chips_to_tensor(reference[start : start + batch_size], device) * 255)
-        b = teacher(chips_to_tensor(others[start : start + batch_size], device) * 255)
-        out.append(torch.nn.functional.cosine_similarity(a, b).cpu().numpy())
-    return np.concatenate(out)
+def cosine_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Cosine similarity of ``a[i]`` and ``b[i]`` for every row."""
+    return (a * b).sum(axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
 
 
-def completion_report(faces: HeldOutFaces, deoccluder: Deoccluder, teacher: torch.nn.Module,
-                      clean: np.ndarray, device: torch.device) -> tuple[dict, dict[str, np.ndarray]]:
+def completion_report(faces: HeldOutFaces, deoccluder: Deoccluder, teacher: Embedder,
+                      clean: np.ndarray) -> tuple[dict, dict[str, np.ndarray]]:
     """Every completion metric over ``faces``; ``clean`` are unmasked held-out chips for the false-alarm rate.
 
     Returns the report and the image sets it was computed from (for pictures).
     """
     true_done, _ = complete_chips(deoccluder, faces.masked, faces.occlusion)
     estimated_done, estimated_maps = complete_chips(deoccluder, faces.masked)
-    raw = raw_estimates(deoccluder, faces.masked, device)
+    raw = raw_estimates(deoccluder, faces.masked)
     clean_maps = complete_chips(deoccluder, clean)[1]
 
     def region_metrics(images: np.ndarray) -> dict[str, float]:
@@ -102,7 +97,8 @@ def completion_report(faces: HeldOutFaces, deoccluder: Deoccluder, teacher: torc
         ssim = [ssim_inside(x, o, m) for x, o, m in zip(images, faces.original, faces.occlusion)]
         return {"psnr_in_mask_db": float(np.mean(psnr)), "ssim_in_mask": float(np.mean(ssim))}
 
-    cosines = {name: teacher_cosines(teacher, faces.original, images, device)
+    reference = teacher.embed_chips(faces.original)
+    cosines = {name: cosine_rows(reference, teacher.embed_chips(images))
                for name, images in (("masked", faces.masked), ("completed_true_map", true_done),
                                     ("completed_estimated_map", estimated_done))}
     ious = np.array([iou(p, t) for p, t in zip(raw, faces.occlusion)])

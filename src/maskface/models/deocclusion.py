@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -165,9 +166,13 @@ class Deoccluder(nn.Module):
         self.estimator, self.generator = estimator, generator
         self.threshold, self.dilate, self.min_area = threshold, dilate, min_area
 
+    def segment(self, images: torch.Tensor) -> torch.Tensor:
+        """The estimator's own binary map (``N x 1 x H x W``): thresholded, no minimum area, no dilation."""
+        return (torch.sigmoid(self.estimator(images)) > self.threshold).float()
+
     def estimate(self, images: torch.Tensor) -> torch.Tensor:
         """The binary occlusion map (``N x 1 x H x W``) of chips in [0, 1]; empty for chips judged unmasked."""
-        occlusion = (torch.sigmoid(self.estimator(images)) > self.threshold).float()
+        occlusion = self.segment(images)
         masked = occlusion.mean(dim=(1, 2, 3), keepdim=True) >= self.min_area
         occlusion = occlusion * masked
         if self.dilate:
@@ -181,24 +186,21 @@ class Deoccluder(nn.Module):
         return composite(images, self.generator(images, occlusion), occlusion), occlusion
 
 
-def chips_to_tensor(chips, device: torch.device | str = "cpu") -> torch.Tensor:
+def chips_to_tensor(chips: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
     """``N x H x W x 3`` uint8 chips (NumPy) -> ``N x 3 x H x W`` floats in [0, 1]."""
-    import numpy as np
-
     return torch.from_numpy(np.ascontiguousarray(chips)).permute(0, 3, 1, 2).float().div(255).to(device)
 
 
-def tensor_to_chips(images: torch.Tensor):
+def tensor_to_chips(images: torch.Tensor) -> np.ndarray:
     """``N x 3 x H x W`` floats in [0, 1] -> ``N x H x W x 3`` uint8 chips (NumPy)."""
     return (images.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy()
 
 
 @torch.inference_mode()
-def complete_chips(deoccluder: Deoccluder, chips, occlusion=None, batch_size: int = 32):
+def complete_chips(deoccluder: Deoccluder, chips: np.ndarray, occlusion: np.ndarray | None = None,
+                   batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
     """Complete uint8 chips in batches: (completed uint8 chips, the bool maps used). ``occlusion``: known maps
     (``N x H x W`` bool); None estimates them."""
-    import numpy as np
-
     device = next(deoccluder.parameters()).device
     done, used = [], []
     for start in range(0, len(chips), batch_size):
