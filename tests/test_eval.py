@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from maskface.data.lfw import LFW
-from maskface.eval.protocol import EmbeddingCache, MaskSetting, verification
+from maskface.eval.protocol import EmbeddingCache, MaskSetting, crossfit_verification, verification
 from maskface.face.pipeline import FaceConfig
 from maskface.models.embedder import load_embedder
 
@@ -89,10 +89,17 @@ def test_lfw_protocol_two_folds(lfw_root, tmp_path):
     embedder = load_embedder("dlib_resnet_v1")
     face = FaceConfig(select="center", fallback=("upsample", "center"))
     cache = EmbeddingCache(embedder, "dlib_resnet_v1", face, tmp_path / "cache", workers=2)
-    clean, _ = verification(pairs, "U-U", cache, MaskSetting())
+    clean, clean_scores = verification(pairs, "U-U", cache, MaskSetting())
     masked, scores = verification(pairs, "M-U", cache, MaskSetting(seed=0, oracle_alignment=True))
     assert clean["accuracy_mean"] >= 0.98 and clean["auc"] >= 0.995
     assert masked["accuracy_mean"] <= clean["accuracy_mean"] - 0.03
     assert masked["eer"] > clean["eer"]
     assert set(scores.detectors["a"]) == {"oracle"}
     assert np.all(np.isfinite(scores.scores))
+    # Cross-fitting with the same model on both halves must reproduce the one-model run exactly.
+    halves = [([p for p in pairs if p.fold == fold], cache) for fold in (9, 10)]
+    pooled, pooled_scores = crossfit_verification(halves, "U-U", MaskSetting())
+    assert np.array_equal(pooled_scores.scores, clean_scores.scores)
+    assert pooled["accuracy_mean"] == clean["accuracy_mean"] and pooled["eer"] == clean["eer"]
+    assert pooled["model"] == "dlib_resnet_v1 on folds 9 | dlib_resnet_v1 on folds 10"
+    assert sum(pooled["detectors"]["a"].values()) == len(pairs)

@@ -173,4 +173,44 @@ def test_distill_recipe_trains_every_loss_term(tiny_chips, tmp_path):
     for term in ("instance", "soft", "rkd_distance", "rkd_angle", "margin"):
         assert np.isfinite(logged[term]), term
     assert logged["distance_to_teacher"] > 0  # masked, completed faces are not where the teacher puts clean ones
-    assert (out / "student.safetensors").is_file()
+    from maskface.models import create_model
+    from maskface.models.embedder import load_embedder
+    from maskface.models.weights import load_state
+
+    student, teacher = load_state(out / "student.safetensors"), create_model("dlib_resnet_v1", pretrained=True)
+    for name, value in teacher.state_dict().items():  # stem and blocks 0-6 frozen (freeze_blocks=7), the rest trained
+        frozen = name.startswith("stem") or int(name.split(".")[1]) < 7 if name != "fc.weight" else False
+        assert torch.equal(student[name], value.half().float()) == frozen, name
+    recognizer = load_embedder(f"maskface_v1={out / 'student.safetensors'}")
+    thresholds = recognizer.module.thresholds
+    assert thresholds["1e-4"] <= thresholds["1e-3"] <= thresholds["1e-2"]
+    assert recognizer.spec.threshold == thresholds["1e-3"]
+
+
+def test_completed_bank_holds_completed_faces_and_teacher_targets(tiny_chips, tmp_path):
+    from maskface.data.chips import ChipSet
+    from maskface.data.masked_chips import MaskedChips
+    from maskface.models import create_model
+    from maskface.train.completed_bank import bank_folder, build_completed_bank
+
+    faces = MaskedChips(ChipSet.load(tiny_chips), seed=3)
+    teacher = create_model("dlib_resnet_v1", pretrained=True)
+    deoccluder = create_model("deocclusion_v1", pretrained=True)
+    folder = bank_folder(faces, 2, deoccluder, teacher, "estimated", root=tmp_path)
+    bank = build_completed_bank(faces, 2, deoccluder, teacher, "estimated", torch.device("cpu"), folder, workers=0)
+    assert len(bank) == 2 * len(faces) == 32 and bank.names == faces.names
+    for i in (0, 5, 16, 31):  # item i is face i % 16 with the mask of epoch i // 16
+        item = faces[(i % 16, i // 16)]
+        with torch.no_grad():
+            target = teacher(item["clean"][None] * 255)[0]
+            completed = deoccluder(item["masked"][None])[0][0]
+        stored = bank[(i, 7)]  # the epoch is ignored: the bank is fixed
+        assert torch.allclose(stored["target"], target, atol=1e-5)
+        assert (stored["input"] - completed).abs().max() <= 0.5 / 255 + 1e-6  # uint8 rounding only
+        assert int(stored["label"]) == int(item["label"])
+    stamp = (folder / "inputs.npy").stat().st_mtime_ns
+    build_completed_bank(faces, 2, deoccluder, teacher, "estimated", torch.device("cpu"), folder, workers=0)
+    assert (folder / "inputs.npy").stat().st_mtime_ns == stamp  # reused, not rebuilt
+    other = bank_folder(MaskedChips(ChipSet.load(tiny_chips), seed=4), 2, deoccluder, teacher, "estimated",
+                        root=tmp_path)
+    assert other != folder  # another mask draw is another bank

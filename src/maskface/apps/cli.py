@@ -277,27 +277,68 @@ def eval_lfw(out_dir: Annotated[Path, typer.Option("--out", help="Folder for the
              workers: Workers = 0, cache: CacheOpt = None, device: DeviceOpt = None,
              mask_robust: RobustOpt = True) -> None:
     """LFW View 2 (identity-disjoint 10 folds) in the U-U, M-U and M-M scenarios."""
+    _lfw_runs(out_dir, data, [(model, folds)], scenario, _mask_setting(seed, mask_type, oracle_alignment), identify,
+              workers, cache, device, mask_robust)
+
+
+@eval_app.command("crossfit")
+def eval_crossfit(out_dir: Annotated[Path, typer.Option("--out", help="Folder for the reports (one per scenario).")],
+                  half: Annotated[list[str], typer.Option(
+                      help="MODEL@FOLDS: the model that scores these folds' pairs, e.g. "
+                           "'maskface_v1=runs/A/student.safetensors@6-10'. Give one per half.")],
+                  data: Annotated[Path | None, typer.Option(help="LFW folder, or a folder holding lfw/ "
+                                                                 "(default: $MASKFACE_DATA).")] = None,
+                  scenario: ScenarioOpt = [Scenario.uu],  # noqa: B006
+                  seed: SeedOpt = 0, mask_type: MaskTypeOpt = None, oracle_alignment: OracleOpt = False,
+                  workers: Workers = 0, cache: CacheOpt = None, device: DeviceOpt = None,
+                  mask_robust: RobustOpt = True) -> None:
+    """Cross-fitted LFW View 2: each half of the folds scored by a model trained on the other half's people, then
+    one 10-fold report (the honest protocol for trained models)."""
+    halves = []
+    for item in half:
+        model, at, folds = item.rpartition("@")
+        if not at or not model:
+            raise _error(ValueError(f"--half {item!r}: expected MODEL@FOLDS, e.g. maskface_v1@6-10"), 2)
+        halves.append((model, folds))
+    _lfw_runs(out_dir, data, halves, scenario, _mask_setting(seed, mask_type, oracle_alignment), False, workers,
+              cache, device, mask_robust)
+
+
+def _mask_setting(seed: int, mask_type: str | None, oracle: bool):
+    from maskface.eval.protocol import MaskSetting
+
+    return MaskSetting(seed, mask_type, oracle)
+
+
+def _lfw_runs(out_dir: Path, data: Path | None, halves: list[tuple[str, str]], scenario: list, setting,
+              identify: bool, workers: int, cache: Path | None, device: str | None, mask_robust: bool) -> None:
+    """Verification runs on LFW View 2 pairs, each (model, folds) part scored by its model."""
     from maskface.data.lfw import LFW
-    from maskface.eval.protocol import MaskSetting, identification, verification
+    from maskface.eval.protocol import crossfit_verification, identification
     from maskface.eval.report import markdown_table, write_run
     from maskface.io.files import atomic_write_text
 
     try:
         lfw = LFW.find(data)
-        wanted = set(_parse_folds(folds))
-        pairs = [p for p in lfw.view2_pairs() if p.fold in wanted]
         face = _face_config(select="center", fallback=("upsample", "center"), mask_robust=mask_robust)
-        store = _eval_setup(model, device, face, workers, cache)
-        setting = MaskSetting(seed, mask_type, oracle_alignment)
+        parts, seen = [], set()
+        for model, folds in halves:
+            wanted = set(_parse_folds(folds))
+            if wanted & seen:
+                raise ValueError(f"fold(s) {sorted(wanted & seen)} are given to more than one model")
+            seen |= wanted
+            pairs = [p for p in lfw.view2_pairs() if p.fold in wanted]
+            parts.append((pairs, _eval_setup(model, device, face, workers, cache)))
+        all_pairs = [pair for pairs, _ in parts for pair in pairs]
         reports = []
         for sc in dict.fromkeys(scenario):
-            report, result = verification(pairs, sc.value, store, setting)
-            name = sc.value + ("-oracle" if oracle_alignment and sc is not Scenario.uu else "")
-            write_run(out_dir / name, report, result, pairs)
+            report, result = crossfit_verification(parts, sc.value, setting)
+            name = sc.value + ("-oracle" if setting.oracle_alignment and sc is not Scenario.uu else "")
+            write_run(out_dir / name, report, result, all_pairs)
             reports.append(report)
         out.print(markdown_table(reports), highlight=False)
         if identify:
-            result = identification(lfw.identities(), store, setting)
+            result = identification(lfw.identities(), parts[0][1], setting)
             atomic_write_text(out_dir / "identification.json", json.dumps(result, indent=2) + "\n")
             out.print(f"identification: rank-1 {result['rank1']:.2%}, rank-5 {result['rank5']:.2%} "
                       f"({result['probes']} masked probes, {result['gallery']} gallery)", highlight=False)
@@ -539,21 +580,22 @@ def train_distill_cmd(out_dir: TrainOutOpt, overrides: Overrides = None, config_
 def demo(data: DataOpt = None,
          out_dir: Annotated[Path, typer.Option("--out", help="Folder for the report and pictures.")]
          = Path("maskface-demo"),
-         pairs: Annotated[int, typer.Option(help="Same-person pairs (and as many different-person pairs).")] = 30,
-         workers: Workers = 0) -> None:
-    """Show the masked-face problem on real LFW pairs: faces, masks, scores and a picture grid."""
+         pairs: Annotated[int, typer.Option(help="Same-person pairs (and as many different-person pairs).")] = 60,
+         model: ModelOpt = "maskface_v1", workers: Workers = 0) -> None:
+    """Masked LFW pairs scored by the dlib teacher and by the maskface recogniser: table, grid and ROC report."""
     from maskface.apps.batch import default_workers
     from maskface.apps.demo import run_demo
 
     try:
-        result = run_demo(data, out_dir, pairs, workers or default_workers())
+        result = run_demo(data, out_dir, pairs, workers or default_workers(), model=model)
     except MaskfaceError as exc:
         raise _fail(exc) from None
-    out.print(f"maskface demo: {result.pairs} LFW pairs, dlib teacher", highlight=False)
-    for name, accuracy, auc in result.rows:
-        out.print(f"  {name:26s} accuracy {accuracy:6.1%}   ROC AUC {auc:.3f}", highlight=False)
-    out.print(f"wrote {result.report} and {result.grid}" + (f" ({result.failures} images failed)"
-                                                             if result.failures else ""), highlight=False)
+    out.print(f"maskface demo: {result.pairs} LFW pairs (View 2 fold 10)", highlight=False)
+    out.print(f"  {'scenario':8s} {'model':16s} {'accuracy':>9s} {'ROC AUC':>8s}", highlight=False)
+    for row in result.rows:
+        out.print(f"  {row.scenario:8s} {row.model:16s} {row.accuracy:9.1%} {row.auc:8.3f}", highlight=False)
+    out.print(f"wrote {result.report} (with pairs.png and roc.png)" + (f"; {result.failures} images failed"
+                                                                      if result.failures else ""), highlight=False)
 
 
 @app.command()

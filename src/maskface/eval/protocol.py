@@ -165,14 +165,42 @@ def score_pairs(pairs: list[Pair], scenario: str, cache: EmbeddingCache, setting
 def verification(pairs: list[Pair], scenario: str, cache: EmbeddingCache, setting: MaskSetting) -> tuple[dict,
                                                                                                      PairScores]:
     """The report dict of one scenario (keys of ``report.json``) and the scores behind it."""
-    result = score_pairs(pairs, scenario, cache, setting)
+    return crossfit_verification([(pairs, cache)], scenario, setting)
+
+
+def crossfit_verification(halves: list[tuple[list[Pair], EmbeddingCache]], scenario: str,
+                          setting: MaskSetting) -> tuple[dict, PairScores]:
+    """Verification where each part of the pairs is scored by its own model (cross-fitting: a model never scores
+    the people it trained on); the parts' scores are pooled into one report with the usual 10-fold accuracy."""
+    parts = [score_pairs(pairs, scenario, cache, setting) for pairs, cache in halves]
+    result = PairScores(np.concatenate([p.scores for p in parts]), np.concatenate([p.labels for p in parts]),
+                        np.concatenate([p.folds for p in parts]), sum(p.failed_pairs for p in parts),
+                        _merge_counts([p.detectors for p in parts]))
+    pairs = [pair for part, _ in halves for pair in part]
+    cache = halves[0][1]
     folds = result.folds if len(np.unique(result.folds)) > 1 else np.arange(len(pairs)) % 10 + 1
-    report = {"model": cache.model, "scenario": scenario, **verification_report(result.scores, result.labels, folds),
+    model = " | ".join(f"{c.model} on folds {_fold_span(p)}" for p, c in halves) if len(halves) > 1 else cache.model
+    report = {"model": model, "scenario": scenario, **verification_report(result.scores, result.labels, folds),
               "failures": result.failed_pairs, "detectors": result.detectors,
               "masks": asdict(setting) if scenario != "U-U" else None, "face": asdict(cache.face)}
     if len(np.unique(result.folds)) <= 1:
         report["folds_note"] = "the pairs file has no folds: 10 folds were assigned round-robin"
     return report, result
+
+
+def _merge_counts(parts: list[dict[str, dict[str, int]]]) -> dict[str, dict[str, int]]:
+    merged: dict[str, Counter] = {}
+    for part in parts:
+        for side, counts in part.items():
+            merged.setdefault(side, Counter()).update(counts)
+    return {side: dict(counts) for side, counts in merged.items()}
+
+
+def _fold_span(pairs: list[Pair]) -> str:
+    folds = sorted({p.fold for p in pairs})
+    if len(folds) > 1 and folds == list(range(folds[0], folds[-1] + 1)):
+        return f"{folds[0]}-{folds[-1]}"
+    return ",".join(map(str, folds))
 
 
 def identification(people: dict[str, list[Path]], cache: EmbeddingCache, setting: MaskSetting,

@@ -9,6 +9,7 @@ visible pixels: ``x_hat = x * (1 - m) + G(x * (1 - m), m) * m``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -227,13 +228,27 @@ def pretrained_deoccluder() -> Deoccluder:
     return Deoccluder(estimator, generator).eval()
 
 
+def trained_deoccluder(folder: str | Path) -> Deoccluder:
+    """A de-occluder from a folder holding the exports of ``maskface train occlusion`` and ``train deocclusion``
+    (``occlusion_estimator.safetensors``, ``deocclusion_generator.safetensors``)."""
+    from maskface.models.weights import load_weights
+
+    folder = Path(folder)
+    estimator = load_weights(folder / "occlusion_estimator.safetensors", OcclusionEstimator, EstimatorConfig)
+    generator = load_weights(folder / "deocclusion_generator.safetensors", Generator, GeneratorConfig)
+    return Deoccluder(estimator, generator).eval()
+
+
 def _register() -> None:
     from maskface.models.registry import register_model
 
     @register_model("deocclusion_v1", "occlusion estimator + gated-convolution generator that completes masked "
                     "face chips (150x150 dlib chips)", kind="deocclusion")
     def deocclusion_v1(pretrained: bool = False, generator: GeneratorConfig | None = None,
-                       estimator: EstimatorConfig | None = None) -> Deoccluder:
+                       estimator: EstimatorConfig | None = None, checkpoint: str | Path | None = None) -> Deoccluder:
+        """``checkpoint``: a folder with the two training exports (see :func:`trained_deoccluder`)."""
+        if checkpoint is not None:
+            return trained_deoccluder(checkpoint)
         if pretrained:
             return pretrained_deoccluder()
         return Deoccluder(OcclusionEstimator(estimator), Generator(generator))

@@ -271,7 +271,14 @@ def pretrained_dlib_resnet() -> DlibResNet:
     chip="dlib", size=150, padding=0.25, metric="euclidean", threshold=0.6, embedding_size=128,
 )
 def dlib_resnet_v1(pretrained: bool = False, checkpoint: str | Path | None = None) -> DlibResNet:
-    """``checkpoint`` may name another ``.dat`` file of the same network."""
+    """``checkpoint`` may name another ``.dat`` file of the same network, or a ``.safetensors`` file of its
+    weights (a student exported by ``maskface train distill``)."""
+    if checkpoint is not None and str(checkpoint).endswith(".safetensors"):
+        from maskface.models.weights import load_state
+
+        model = DlibResNet()
+        model.load_state_dict(load_state(checkpoint))
+        return model.eval()
     if checkpoint is not None:
         return load_dlib_resnet(checkpoint)
     return pretrained_dlib_resnet() if pretrained else DlibResNet()

@@ -20,7 +20,8 @@ import numpy as np
 import torch
 
 from maskface.errors import ModelFileError
-from maskface.models.registry import EmbedderSpec, create_model, model_info
+from maskface.models.mask_aware import DEFAULT_FMR
+from maskface.models.registry import EmbedderSpec, create_from_spec, create_model, model_info
 
 
 def select_device(device: str | None = None) -> torch.device:
@@ -165,17 +166,17 @@ class DeoccludingEmbedder(Embedder):
 
 def load_embedder(spec: str, device: str | None = None, batch_size: int = 64) -> Embedder:
     """An embedder from a model spec: registered name, ``name=checkpoint``, or a path to an ``.onnx`` file;
-    ``EMBEDDER+deocclusion_v1`` completes masked chips with a registered de-occlusion model before embedding."""
+    ``EMBEDDER+deocclusion_v1`` completes masked chips with a registered de-occlusion model before embedding
+    (``EMBEDDER+deocclusion_v1=FOLDER`` with a trained one)."""
     if "+" in spec:
         base, _, completer = spec.rpartition("+")
         try:
-            info = model_info(completer)
+            info = model_info(completer.partition("=")[0])
         except KeyError as exc:
             raise ModelFileError(spec, str(exc.args[0])) from None
         if info.kind != "deocclusion":
             raise ModelFileError(spec, f"{completer} is a {info.kind} model, not a de-occlusion model")
-        return DeoccludingEmbedder(load_embedder(base, device, batch_size), create_model(completer, pretrained=True),
-                                   spec, device)
+        return DeoccludingEmbedder(load_embedder(base, device, batch_size), create_from_spec(completer), spec, device)
     if spec.endswith(".onnx"):
         return OnnxEmbedder(spec, batch_size=batch_size)
     name, _, checkpoint = spec.partition("=")
@@ -186,7 +187,11 @@ def load_embedder(spec: str, device: str | None = None, batch_size: int = 64) ->
     if info.spec is None:
         raise ModelFileError(spec, f"is a {info.kind} model, not a face embedder")
     module = create_model(name, checkpoint=checkpoint) if checkpoint else create_model(name, pretrained=True)
-    return TorchEmbedder(module, info.spec, device=device, batch_size=batch_size)
+    spec = info.spec
+    thresholds = getattr(module, "thresholds", None)  # calibrated ones shipped with the weights win
+    if thresholds and DEFAULT_FMR in thresholds:
+        spec = replace(spec, threshold=thresholds[DEFAULT_FMR])
+    return TorchEmbedder(module, spec, device=device, batch_size=batch_size)
 
 
 def compare(a: np.ndarray, b: np.ndarray, metric: str) -> np.ndarray:

@@ -73,6 +73,13 @@ def create_model(name: str, pretrained: bool = False, **kwargs) -> nn.Module:
     return model_info(name).factory(pretrained=pretrained, **kwargs)
 
 
+def create_from_spec(spec: str) -> nn.Module:
+    """A model from a spec string: ``name`` (its pretrained weights) or ``name=checkpoint`` (weights from a file or
+    folder, e.g. a training run's export)."""
+    name, _, checkpoint = spec.partition("=")
+    return create_model(name, checkpoint=checkpoint) if checkpoint else create_model(name, pretrained=True)
+
+
 def _load_builtin_models() -> None:
     # Importing the modules runs their @register_model decorators.
-    from maskface.models import deocclusion, dlib_resnet, iresnet  # noqa: F401
+    from maskface.models import deocclusion, dlib_resnet, iresnet, mask_aware  # noqa: F401

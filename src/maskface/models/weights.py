@@ -8,6 +8,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import torch
 from safetensors import safe_open
 from safetensors.torch import save as save_bytes
 from torch import nn
@@ -26,8 +27,8 @@ def save_weights(path: Path, module: nn.Module, config: Any) -> None:
     atomic_write_bytes(path, save_bytes(state, metadata=metadata))
 
 
-def load_weights(path: Path, build: Any, config_class: type) -> nn.Module:
-    """Build ``build(config)`` from the file's metadata and load its weights (as float32)."""
+def read_weights(path: Path | str) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """The tensors (float16 ones as float32) and metadata of a safetensors file, or a clear ModelFileError."""
     path = Path(path)
     if not path.is_file():
         raise ModelFileError(str(path), "weights file not found")
@@ -37,13 +38,24 @@ def load_weights(path: Path, build: Any, config_class: type) -> nn.Module:
             state = {k: handle.get_tensor(k) for k in handle.keys()}  # noqa: SIM118 - safe_open has no iterator
     except Exception as exc:
         raise ModelFileError(str(path), f"not a safetensors file: {exc}") from None
+    return {k: v.float() if v.is_floating_point() else v for k, v in state.items()}, metadata
+
+
+def load_state(path: Path | str) -> dict[str, torch.Tensor]:
+    """Just the tensors of a weights file written by :func:`save_weights`."""
+    return read_weights(path)[0]
+
+
+def load_weights(path: Path, build: Any, config_class: type) -> nn.Module:
+    """Build ``build(config)`` from the file's metadata and load its weights (as float32)."""
+    path = Path(path)
+    state, metadata = read_weights(path)
     if "config" not in metadata:
         raise ModelFileError(str(path), "no architecture config in the file's metadata")
     fields = json.loads(metadata["config"])
     hints = {f.name: f.type for f in dataclasses.fields(config_class)}
     config = config_class(**{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items() if k in hints})
     module = build(config)
-    state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
     try:
         module.load_state_dict(state)
     except RuntimeError as exc:

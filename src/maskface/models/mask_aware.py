@@ -1,0 +1,130 @@
+"""The mask-aware recogniser ``maskface_v1``: one embedder for masked and unmasked faces alike.
+
+Each chip's occlusion map is estimated; a masked chip is completed by the de-occlusion generator and embedded by
+the distilled student, an unmasked one goes to the teacher untouched (so U-U accuracy is the teacher's). The
+student was trained to land where the teacher puts the clean face, so both kinds of embedding share one scale and
+one threshold, calibrated at target false-match rates on the training identities (:func:`calibrate_thresholds`)
+and shipped in the student's weights file.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from maskface.errors import ModelFileError
+from maskface.models.deocclusion import Deoccluder
+
+STUDENT_FILE = "maskface_student_v1.safetensors"
+#: the false-match rate the default verification threshold is set for
+DEFAULT_FMR = "1e-3"
+
+
+class MaskAwareRecognizer(nn.Module):
+    """``chips (N x 3 x H x W, float in [0, 255]) -> embeddings``: teacher for unmasked, completion + student for
+    masked chips. ``thresholds`` maps target FMRs ("1e-2", "1e-3", ...) to Euclidean distance thresholds."""
+
+    def __init__(self, teacher: nn.Module, student: nn.Module, deoccluder: Deoccluder,
+                 thresholds: dict[str, float] | None = None):
+        super().__init__()
+        self.teacher, self.student, self.deoccluder = teacher, student, deoccluder
+        self.thresholds = dict(thresholds or {})
+
+    @property
+    def fc(self) -> nn.Linear:  # the embedding layer, as on the teacher
+        return self.teacher.fc
+
+    def forward(self, chips: torch.Tensor) -> torch.Tensor:
+        embeddings, _ = self.embed_with_masks(chips)
+        return embeddings
+
+    def embed_with_masks(self, chips: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Embeddings and, per chip, whether it was judged masked (and so completed and sent to the student)."""
+        completed, occlusion = self.deoccluder(chips / 255)
+        masked = occlusion.flatten(1).amax(dim=1) > 0
+        embeddings = self.teacher(chips)
+        if masked.any():
+            embeddings[masked] = self.student(completed[masked] * 255).to(embeddings.dtype)
+        return embeddings, masked
+
+
+def load_mask_aware(student_file: Path, deoccluder: Deoccluder | None = None) -> MaskAwareRecognizer:
+    """The recogniser from a student weights file: teacher, de-occluder (unless given) and thresholds are named in
+    its metadata."""
+    from maskface.models.registry import create_from_spec
+    from maskface.models.weights import read_weights
+
+    state, metadata = read_weights(student_file)
+    config = json.loads(metadata.get("config", "{}"))
+    if "architecture" not in config:
+        raise ModelFileError(str(student_file), "not a maskface student (no architecture in its metadata)")
+    teacher = create_from_spec(config.get("teacher", "dlib_resnet_v1"))
+    student = _student(config["architecture"], state, student_file)
+    if deoccluder is None:
+        deoccluder = create_from_spec(config.get("deocclusion", "deocclusion_v1"))
+    return MaskAwareRecognizer(teacher.eval(), student.eval(), deoccluder.eval(), config.get("thresholds"))
+
+
+def _register() -> None:
+    from maskface.models.registry import register_model
+
+    @register_model("maskface_v1", "mask-aware recogniser: occlusion estimate; masked faces completed by "
+                    "deocclusion_v1 and embedded by a student distilled from dlib_resnet_v1, unmasked faces by "
+                    "the teacher (the default)", chip="dlib", size=150, padding=0.25, metric="euclidean",
+                    threshold=0.6, embedding_size=128)
+    def maskface_v1(pretrained: bool = False, checkpoint: str | Path | None = None) -> MaskAwareRecognizer:
+        """``checkpoint``: a ``student.safetensors`` exported by ``maskface train distill``."""
+        from maskface.models.weights import shipped_weights
+
+        if checkpoint is None and not pretrained:
+            raise ModelFileError("maskface_v1", "is a composite of trained models: use pretrained=True or a "
+                                                "student checkpoint")
+        file = Path(checkpoint) if checkpoint else shipped_weights(STUDENT_FILE, "reinstall maskface")
+        return load_mask_aware(file)
+
+
+_register()
+
+
+def _student(architecture: str, state: dict[str, torch.Tensor], file: Path) -> nn.Module:
+    from maskface.models.registry import create_model
+
+    student = create_model(architecture)
+    try:
+        student.load_state_dict(state)
+    except RuntimeError as exc:
+        raise ModelFileError(str(file), f"weights do not fit {architecture}: {exc}") from None
+    return student
+
+
+@torch.no_grad()
+def calibrate_thresholds(recognizer: MaskAwareRecognizer, clean: np.ndarray, masked: np.ndarray,
+                         labels: np.ndarray, fmrs: tuple[float, ...] = (1e-2, 1e-3, 1e-4),
+                         batch_size: int = 32) -> dict[str, float]:
+    """Distance thresholds at target false-match rates, from every different-identity pair among the clean and
+    masked versions of training faces (U-U, M-U and M-M impostors pooled, so one threshold serves all three)."""
+    device = next(recognizer.parameters()).device
+    chips = np.concatenate([clean, masked])
+    people = np.concatenate([labels, labels])
+    embeddings = np.concatenate([
+        recognizer(torch.from_numpy(chips[i:i + batch_size]).permute(0, 3, 1, 2).float().to(device)).cpu().numpy()
+        for i in range(0, len(chips), batch_size)])
+    return impostor_thresholds(embeddings, people, fmrs)
+
+
+def impostor_thresholds(embeddings: np.ndarray, people: np.ndarray, fmrs: tuple[float, ...]) -> dict[str, float]:
+    """``{"1e-3": d, ...}``: the distance below which a fraction ``fmr`` of different-identity pairs fall."""
+    squared = (embeddings**2).sum(1)
+    distances = np.sqrt(np.maximum(squared[:, None] + squared[None] - 2 * embeddings @ embeddings.T, 0))
+    upper = np.triu(np.ones(len(embeddings), dtype=bool), k=1)
+    impostors = distances[upper & (people[:, None] != people[None])]
+    return {fmr_key(fmr): float(np.quantile(impostors, fmr)) for fmr in fmrs}
+
+
+def fmr_key(fmr: float) -> str:
+    """1e-3 -> "1e-3" (the keys of shipped thresholds)."""
+    return f"{fmr:.0e}".replace("e-0", "e-")
