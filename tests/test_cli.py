@@ -70,24 +70,34 @@ def test_embed_writes_paths_and_embeddings(batch, tmp_path):
 
 
 def test_verify_prints_a_decision_and_json(lfw_root):
+    """The default model (maskface_v1) holds scores to its shipped threshold, calibrated at FMR 1e-3."""
+    from maskface.models.embedder import load_embedder
+
+    calibrated = load_embedder("maskface_v1").spec.threshold
+    assert 0.4 < calibrated < 0.6  # stricter than dlib's 0.6, which is set for accuracy, not a low FMR
     a, b = lfw_root / "Aaron_Peirsol" / "Aaron_Peirsol_0001.jpg", lfw_root / "Aaron_Peirsol" / "Aaron_Peirsol_0002.jpg"
     other = lfw_root / "Aaron_Eckhart" / "Aaron_Eckhart_0001.jpg"
     same = run("verify", str(a), str(b))
-    assert same.returncode == 0 and "same person" in same.stdout and "threshold 0.6000" in same.stdout
+    assert same.returncode == 0 and "same person" in same.stdout and f"threshold {calibrated:.4f}" in same.stdout
     answer = json.loads(run("verify", str(a), str(other), "--json").stdout)
-    assert set(answer) >= {"score", "threshold", "same"}
-    assert answer["same"] is False and answer["score"] > answer["threshold"] == 0.6
-    assert answer["masked"] == [False, False]
+    assert set(answer) >= {"score", "threshold", "same", "completed"}
+    assert answer["same"] is False and answer["score"] > answer["threshold"] == pytest.approx(calibrated)
+    assert answer["masked"] == [False, False] and answer["completed"] == [False, False]
+    teacher = json.loads(run("verify", str(a), str(other), "--json", "-m", "dlib_resnet_v1").stdout)
+    assert teacher["threshold"] == 0.6 and "completed" not in teacher
+    assert teacher["score"] == pytest.approx(answer["score"], abs=1e-5)  # unmasked faces: the teacher's embedding
 
 
 def test_verify_a_real_masked_photo_that_hog_misses(data_root):
-    """A real masked face (RWMFD) that dlib's HOG cannot find: the cascade finds it and calls it masked."""
+    """A real masked face (RWMFD) that dlib's HOG cannot find: the cascade finds it, calls it masked, and the
+    default model completes it before embedding."""
     photo = data_root / "rwmfd" / "0001" / "0144.jpg"
     result = run("verify", str(photo), str(photo), "--json")
     assert result.returncode == 0, result.stderr
     answer = json.loads(result.stdout)
     assert answer["same"] is True and answer["score"] < 1e-6
     assert answer["masked"] == [True, True] and answer["detectors"][0].startswith("masked-hog")
+    assert answer["completed"] == [True, True]
     standard = run("verify", str(photo), str(photo), "--no-mask-robust")
     assert standard.returncode == 3 and "no face found" in standard.stderr
 

@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from maskface.defaults import DEFAULT_MODEL, TEACHER_MODEL
 from maskface.errors import ImageError, MaskfaceError, NoFaceError
 
 app = typer.Typer(help="maskface: recognise people whose faces are partly hidden by masks.",
@@ -53,7 +54,8 @@ RobustOpt = Annotated[bool, typer.Option("--mask-robust/--no-mask-robust",
                                          help="Use maskface's masked-face detector, landmarks and mask classifier "
                                               "in the cascade (--no-mask-robust: dlib's standard models only).")]
 DataOpt = Annotated[Path | None, typer.Option(help="Folder holding lfw/ (default: $MASKFACE_DATA).")]
-ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Registered name, NAME=CHECKPOINT, or an .onnx file.")]
+ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Registered name, NAME=CHECKPOINT, or an .onnx file "
+                                     f"(default: {DEFAULT_MODEL}, the mask-aware recogniser).")]
 DeviceOpt = Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1 ... (default: CUDA when present).")]
 
 
@@ -158,7 +160,7 @@ def deocclude(inputs: Inputs, out_dir: Annotated[Path, typer.Option("--out", hel
 
 @app.command()
 def embed(inputs: Inputs, out_file: Annotated[Path, typer.Option("--out", help="Output .npz file.")],
-          model: ModelOpt = "dlib_resnet_v1", aligned: AlignedFlag = False, upsample: Upsample = 1,
+          model: ModelOpt = DEFAULT_MODEL, aligned: AlignedFlag = False, upsample: Upsample = 1,
           select: SelectOpt = Select.largest, errors: Errors = None, workers: Workers = 0,
           batch_size: Annotated[int, typer.Option(help="Chips per forward pass.")] = 64,
           device: DeviceOpt = None, mask_robust: RobustOpt = True) -> None:
@@ -184,7 +186,7 @@ def embed(inputs: Inputs, out_file: Annotated[Path, typer.Option("--out", help="
 @app.command()
 def verify(a: Annotated[Path, typer.Argument(help="First image.")],
            b: Annotated[Path, typer.Argument(help="Second image.")],
-           model: ModelOpt = "dlib_resnet_v1",
+           model: ModelOpt = DEFAULT_MODEL,
            threshold: Annotated[float | None, typer.Option(help="Decision threshold (default: the model's).")] = None,
            aligned: AlignedFlag = False, upsample: Upsample = 1,
            as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
@@ -207,14 +209,16 @@ def verify(a: Annotated[Path, typer.Argument(help="First image.")],
     verdict = "same person" if result.same else "different people"
     held = relation if result.same else {"<": ">=", ">=": "<"}[relation]
     masks = ", ".join(f"{name} {'masked' if f.masked else 'unmasked' if f.masked is False else 'mask unknown'}"
-                      for name, f in zip(("A", "B"), result.faces))
+                      + (" and completed" if result.completed and result.completed[i] else "")
+                      for i, (name, f) in enumerate(zip(("A", "B"), result.faces)))
     out.print(f"{kind} {result.score:.4f} {held} threshold {result.threshold:.4f}: {verdict} ({masks})",
               highlight=False)
 
 
 @export_app.command("onnx")
 def export_onnx_cmd(out_file: Annotated[Path, typer.Option("--out", help="Output .onnx file.")],
-                    model: ModelOpt = "dlib_resnet_v1",
+                    model: Annotated[str, typer.Option("--model", "-m", help="Registered embedder or "
+                                                       "NAME=CHECKPOINT.")] = TEACHER_MODEL,
                     opset: Annotated[int, typer.Option(help="ONNX opset.")] = 17) -> None:
     """Export a model to ONNX (dynamic batch); a .json beside it tells maskface how to feed it."""
     from maskface.apps.export import export_onnx
@@ -269,7 +273,7 @@ def _eval_setup(model: str, device: str | None, face, workers: int, cache: Path 
 def eval_lfw(out_dir: Annotated[Path, typer.Option("--out", help="Folder for the reports (one per scenario).")],
              data: Annotated[Path | None, typer.Option(help="LFW folder, or a folder holding lfw/ "
                                                             "(default: $MASKFACE_DATA).")] = None,
-             model: ModelOpt = "dlib_resnet_v1", scenario: ScenarioOpt = [Scenario.uu],  # noqa: B006
+             model: ModelOpt = DEFAULT_MODEL, scenario: ScenarioOpt = [Scenario.uu],  # noqa: B006
              folds: Annotated[str, typer.Option(help="View 2 folds to test, e.g. 1-10 or 6-10.")] = "1-10",
              seed: SeedOpt = 0, mask_type: MaskTypeOpt = None, oracle_alignment: OracleOpt = False,
              identify: Annotated[bool, typer.Option("--identification", help="Also rank-1/5 and CMC: unmasked "
@@ -377,7 +381,7 @@ def eval_deocclusion(data: DataOpt = None,
         faces = mask_held_out(chips, seed, limit)
         clean = np.stack([chips.chip(int(i)) for i in np.linspace(1, len(chips) - 2, limit // 2).round()])
         deoccluder = create_model(model, pretrained=True).eval().to(select_device(device))
-        teacher = load_embedder("dlib_resnet_v1", device=device)
+        teacher = load_embedder(TEACHER_MODEL, device=device)
         report, images = completion_report(faces, deoccluder, teacher, clean)
         report.update({"model": model, "folds": wanted, "mask_seed": seed})
         atomic_write_text(out_file, json.dumps(report, indent=2) + "\n")
@@ -406,7 +410,7 @@ def eval_pairs(pairs_file: Annotated[Path, typer.Option("--pairs", help="LFW- or
                out_dir: Annotated[Path, typer.Option("--out", help="Folder for the report.")],
                labels: Annotated[Path | None, typer.Option(help="MFR2 labels file (Name, n, masktype): "
                                                                 "adds results split by mask status.")] = None,
-               model: ModelOpt = "dlib_resnet_v1", scenario: Annotated[Scenario, typer.Option(
+               model: ModelOpt = DEFAULT_MODEL, scenario: Annotated[Scenario, typer.Option(
                    help="Synthetic masks to add (U-U: use the images as they are).")] = Scenario.uu,
                seed: SeedOpt = 0, mask_type: MaskTypeOpt = None, oracle_alignment: OracleOpt = False,
                workers: Workers = 0, cache: CacheOpt = None, device: DeviceOpt = None,
@@ -581,7 +585,7 @@ def demo(data: DataOpt = None,
          out_dir: Annotated[Path, typer.Option("--out", help="Folder for the report and pictures.")]
          = Path("maskface-demo"),
          pairs: Annotated[int, typer.Option(help="Same-person pairs (and as many different-person pairs).")] = 60,
-         model: ModelOpt = "maskface_v1", workers: Workers = 0) -> None:
+         model: ModelOpt = DEFAULT_MODEL, workers: Workers = 0) -> None:
     """Masked LFW pairs scored by the dlib teacher and by the maskface recogniser: table, grid and ROC report."""
     from maskface.apps.batch import default_workers
     from maskface.apps.demo import run_demo

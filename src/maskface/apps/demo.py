@@ -15,6 +15,7 @@ import numpy as np
 
 from maskface.apps.batch import BatchReport, run_batch
 from maskface.data.lfw import LFW
+from maskface.defaults import DEFAULT_MODEL, TEACHER_MODEL
 from maskface.eval.metrics import roc_auc
 from maskface.eval.plots import plot_roc
 from maskface.eval.protocol import MaskSetting, variant_chip
@@ -50,7 +51,7 @@ def _chips(paths: list[str], masked: bool, config: FaceConfig, workers: int, lab
 
 
 def run_demo(data: str | Path | None, out_dir: str | Path, pairs_per_class: int = 30, workers: int = 2,
-             teacher: str = "dlib_resnet_v1", model: str = "maskface_v1") -> DemoResult:
+             teacher: str = TEACHER_MODEL, model: str = DEFAULT_MODEL) -> DemoResult:
     out_dir = Path(out_dir)
     lfw = LFW.find(data)
     fold = [p for p in lfw.view2_pairs() if p.fold == 10]

@@ -6,7 +6,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
+import torch
 
+from maskface.defaults import DEFAULT_MODEL
 from maskface.face.pipeline import Face, FaceConfig, FacePipeline
 from maskface.io.images import load_image
 from maskface.models.embedder import Embedder, compare, is_same, load_embedder
@@ -16,17 +18,22 @@ ImageLike = str | Path | np.ndarray
 
 @dataclass
 class Verification:
-    """The answer to 'same person?': the score, the threshold it was held to, and the decision."""
+    """The answer to 'same person?': the score, the threshold it was held to, and the decision. ``completed``
+    says, for a mask-aware model, which faces it judged masked and completed before embedding."""
 
     score: float
     threshold: float
     same: bool
     metric: str
     faces: tuple[Face, Face]
+    completed: tuple[bool, bool] | None = None
 
     def to_dict(self) -> dict:
-        return {"score": self.score, "threshold": self.threshold, "same": self.same, "metric": self.metric,
-                "masked": [f.masked for f in self.faces], "detectors": [f.detector for f in self.faces]}
+        answer = {"score": self.score, "threshold": self.threshold, "same": self.same, "metric": self.metric,
+                  "masked": [f.masked for f in self.faces], "detectors": [f.detector for f in self.faces]}
+        if self.completed is not None:
+            answer["completed"] = list(self.completed)
+        return answer
 
 
 class Recognizer:
@@ -56,12 +63,25 @@ class Recognizer:
 
     def verify(self, a: ImageLike, b: ImageLike) -> Verification:
         faces = (self.face(a), self.face(b))
-        emb = self.embedder.embed_chips(np.stack([f.chip for f in faces]))
+        emb, completed = self._embed_reporting_completion(np.stack([f.chip for f in faces]))
         score = float(compare(emb[0], emb[1], self.metric)[0])
-        return Verification(score, self.threshold, is_same(score, self.threshold, self.metric), self.metric, faces)
+        return Verification(score, self.threshold, is_same(score, self.threshold, self.metric), self.metric, faces,
+                            completed)
+
+    def _embed_reporting_completion(self, chips: np.ndarray) -> tuple[np.ndarray, tuple[bool, ...] | None]:
+        """Embeddings, plus which chips a mask-aware model completed (None for other models)."""
+        from maskface.models.mask_aware import MaskAwareRecognizer
+
+        module = getattr(self.embedder, "module", None)
+        if not isinstance(module, MaskAwareRecognizer):
+            return self.embedder.embed_chips(chips), None
+        with torch.inference_mode():
+            x = torch.from_numpy(np.ascontiguousarray(chips)).to(self.embedder.device).permute(0, 3, 1, 2).float()
+            embeddings, masked = module.embed_with_masks(x)
+        return embeddings.float().cpu().numpy(), tuple(bool(m) for m in masked)
 
 
-def load(model: str = "dlib_resnet_v1", device: str | None = None, face: FaceConfig | None = None,
+def load(model: str = DEFAULT_MODEL, device: str | None = None, face: FaceConfig | None = None,
          threshold: float | None = None) -> Recognizer:
     """A ready recogniser: ``maskface.load().verify("a.jpg", "b.jpg")``."""
     return Recognizer(load_embedder(model, device=device), face, threshold)

@@ -5,8 +5,8 @@ by the landmarks of the unmasked original, drawn deterministically from ``(seed,
 detection and landmarks run on the *masked* image. With ``oracle_alignment`` the chip is cut with the original's
 landmarks instead, separating alignment errors from recognition errors. Every detector fallback is counted.
 
-Embeddings of each image variant (clean, or masked with given settings) are cached on disk, so the three
-scenarios share the work.
+Chips of each image variant (clean, or masked with given settings) are cached on disk and shared by every model
+with the same chip geometry; embeddings are cached per model, so the three scenarios share the work.
 """
 
 from __future__ import annotations
@@ -83,27 +83,73 @@ class EmbeddingCache:
                           [asdict(setting), RENDER_VERSION] if masked else None])
         return self.cache_dir / f"emb-{hashlib.sha256(key.encode()).hexdigest()[:20]}.npz"
 
+    def _chip_file(self, masked: bool, setting: MaskSetting) -> Path | None:
+        """Chips depend on the front end and the masks only, so every model with the same chip geometry shares
+        them (detection on masked photos is most of an evaluation's cost)."""
+        if self.cache_dir is None:
+            return None
+        key = json.dumps([asdict(self.face), PIPELINE_VERSION, masked,
+                          [asdict(setting), RENDER_VERSION] if masked else None])
+        return self.cache_dir / f"chips-{hashlib.sha256(key.encode()).hexdigest()[:20]}.npz"
+
+    def chips(self, paths: list[str], masked: bool, setting: MaskSetting, label: str) -> VariantChips:
+        """The chips of an image variant for ``paths``, computed for those not cached yet."""
+        file = self._chip_file(masked, setting)
+        known = VariantChips.load(file) if file and file.is_file() else VariantChips({}, {}, {})
+        missing = [p for p in dict.fromkeys(paths) if p not in known.chips and p not in known.failures]
+        if missing:
+            report = BatchReport()
+            jobs = [(p, masked, setting) for p in missing]
+            for (path, _, _), (chip, detector) in run_batch(jobs, variant_chip, self.face, workers=self.workers,
+                                                            description=label, report=report,
+                                                            name_of=lambda j: j[0]):
+                known.chips[path], known.detectors[path] = chip, detector
+            known.failures.update(report.failures)
+            if file:
+                known.save(file)
+        return known
+
     def get(self, paths: list[str], masked: bool, setting: MaskSetting, label: str) -> VariantEmbeddings:
         file = self._file(masked, setting)
         known = _load_variant(file) if file and file.is_file() else VariantEmbeddings({}, {}, {})
         missing = [p for p in dict.fromkeys(paths) if p not in known.vectors and p not in known.failures]
         if missing:
-            report = BatchReport()
-            jobs = [(p, masked, setting) for p in missing]
-            chips, names = [], []
-            for (path, _, _), (chip, detector) in run_batch(jobs, variant_chip, self.face, workers=self.workers,
-                                                            description=label, report=report,
-                                                            name_of=lambda j: j[0]):
-                names.append(path)
-                chips.append(chip)
-                known.detectors[path] = detector
-            known.failures.update(report.failures)
-            if chips:
-                vectors = self.embedder.embed_chips(np.stack(chips))
+            chips = self.chips(missing, masked, setting, label)
+            names = [p for p in missing if p in chips.chips]
+            known.failures.update({p: chips.failures[p] for p in missing if p in chips.failures})
+            known.detectors.update({p: chips.detectors[p] for p in names})
+            if names:
+                vectors = self.embedder.embed_chips(np.stack([chips.chips[p] for p in names]))
                 known.vectors.update(zip(names, vectors))
             if file:
                 _save_variant(file, known)
         return known
+
+
+@dataclass
+class VariantChips:
+    """Chips of one image variant: ``path -> chip``, ``path -> detector``, ``path -> failure reason``."""
+
+    chips: dict[str, np.ndarray]
+    detectors: dict[str, str]
+    failures: dict[str, str]
+
+    def save(self, file: Path) -> None:
+        names = sorted(self.chips)
+        buffer = io.BytesIO()
+        np.savez(buffer, paths=np.array(names, dtype=str),
+                 chips=np.stack([self.chips[n] for n in names]) if names else np.zeros((0, 0, 0, 3), np.uint8),
+                 detectors=np.array([self.detectors[n] for n in names], dtype=str),
+                 failed=np.array(sorted(self.failures), dtype=str),
+                 reasons=np.array([self.failures[n] for n in sorted(self.failures)], dtype=str))
+        atomic_write_bytes(file, buffer.getvalue())
+
+    @classmethod
+    def load(cls, file: Path) -> VariantChips:
+        data = np.load(file)
+        names = [str(n) for n in data["paths"]]
+        return cls(dict(zip(names, data["chips"])), dict(zip(names, map(str, data["detectors"]))),
+                   dict(zip(map(str, data["failed"]), map(str, data["reasons"]))))
 
 
 def _save_variant(file: Path, variant: VariantEmbeddings) -> None:

@@ -184,7 +184,14 @@ class Deoccluder(nn.Module):
                                                                                           torch.Tensor]:
         if occlusion is None:
             occlusion = self.estimate(images)
-        return composite(images, self.generator(images, occlusion), occlusion), occlusion
+        # Chips with an empty map pass unchanged, so the generator only runs on the others.
+        todo = occlusion.flatten(1).amax(dim=1) > 0
+        if todo.all():
+            return composite(images, self.generator(images, occlusion), occlusion), occlusion
+        completed = images.clone()
+        if todo.any():
+            completed[todo] = composite(images[todo], self.generator(images[todo], occlusion[todo]), occlusion[todo])
+        return completed, occlusion
 
 
 def chips_to_tensor(chips: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:

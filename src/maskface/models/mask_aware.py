@@ -46,7 +46,9 @@ class MaskAwareRecognizer(nn.Module):
         """Embeddings and, per chip, whether it was judged masked (and so completed and sent to the student)."""
         completed, occlusion = self.deoccluder(chips / 255)
         masked = occlusion.flatten(1).amax(dim=1) > 0
-        embeddings = self.teacher(chips)
+        embeddings = chips.new_zeros(len(chips), self.teacher.fc.out_features)
+        if (~masked).any():
+            embeddings[~masked] = self.teacher(chips[~masked]).to(embeddings.dtype)
         if masked.any():
             embeddings[masked] = self.student(completed[masked] * 255).to(embeddings.dtype)
         return embeddings, masked
