@@ -7,18 +7,37 @@ import pytest
 import torch
 
 
-def test_impostor_thresholds_on_a_hand_made_case():
-    from maskface.models.mask_aware import fmr_key, impostor_thresholds
+def test_impostor_thresholds_per_pair_type_on_a_hand_made_case():
+    from maskface.models.mask_aware import fmr_key, impostor_thresholds, pair_type
 
-    # four people on a line at 0, 1, 3, 6: impostor distances 1, 2, 3, 3, 5, 6 (the same-person pair is ignored)
-    points = np.array([[0.0], [1.0], [3.0], [6.0], [0.0]])
+    # people 0-3 on a line at 0, 1, 3, 6, and person 0 again (masked) at 0.5; faces 3 and 4 were judged masked
+    points = np.array([[0.0], [1.0], [3.0], [6.0], [0.5]])
     people = np.array([0, 1, 2, 3, 0])
-    thresholds = impostor_thresholds(points, people, (0.5, 0.2))
-    distances = np.array([1, 3, 6, 1, 2, 5, 3, 6, 3, 1, 2, 3, 5, 6])  # every pair but (0, 4)
-    assert len(distances) == 14
-    assert thresholds == {"5e-1": pytest.approx(np.quantile(distances, 0.5)),
-                          "2e-1": pytest.approx(np.quantile(distances, 0.2))}
+    masked = np.array([False, False, False, True, True])
+    thresholds = impostor_thresholds(points, people, masked, (0.5, 0.2))
+    unmasked = np.array([1, 3, 2])  # impostor pairs among faces 0-2
+    one_masked = np.array([6, 5, 3, 0.5, 2.5])  # (0,3) (1,3) (2,3) (1,4) (2,4); (0,4) is the same person
+    both = np.array([5.5])  # (3, 4)
+    for name, distances in (("U-U", unmasked), ("M-U", one_masked), ("M-M", both)):
+        assert thresholds[name] == {"5e-1": pytest.approx(np.quantile(distances, 0.5)),
+                                    "2e-1": pytest.approx(np.quantile(distances, 0.2))}, name
     assert fmr_key(1e-3) == "1e-3" and fmr_key(1e-2) == "1e-2"
+    assert [pair_type(False, False), pair_type(True, False), pair_type(False, True), pair_type(True, True)] == [
+        "U-U", "M-U", "M-U", "M-M"]
+
+
+def test_shipped_thresholds_are_calibrated_per_pair_type():
+    from maskface.models.embedder import load_embedder
+
+    recognizer = load_embedder("maskface_v1")
+    module = recognizer.module
+    for name in ("U-U", "M-U", "M-M"):
+        t = module.thresholds[name]
+        assert t["1e-4"] < t["1e-3"] < t["1e-2"], name
+    # completed masked faces sit closer together: a stricter threshold for the same FMR
+    assert module.threshold(True, True) < module.threshold(True, False) < module.threshold(False, False)
+    assert recognizer.spec.threshold == module.threshold(False, False)
+    assert abs(module.threshold(False, False) - 0.6) < 0.05  # FMR 1e-2 on clean faces: about dlib's own 0.6
 
 
 @pytest.fixture(scope="module")

@@ -182,9 +182,9 @@ def test_distill_recipe_trains_every_loss_term(tiny_chips, tmp_path):
         frozen = name.startswith("stem") or int(name.split(".")[1]) < 7 if name != "fc.weight" else False
         assert torch.equal(student[name], value.half().float()) == frozen, name
     recognizer = load_embedder(f"maskface_v1={out / 'student.safetensors'}")
-    thresholds = recognizer.module.thresholds
-    assert thresholds["1e-4"] <= thresholds["1e-3"] <= thresholds["1e-2"]
-    assert recognizer.spec.threshold == thresholds["1e-3"]
+    for thresholds in recognizer.module.thresholds.values():  # per pair type, from the 16 faces clean and masked
+        assert thresholds["1e-4"] <= thresholds["1e-3"] <= thresholds["1e-2"]
+    assert recognizer.spec.threshold == recognizer.module.threshold(False, False, "1e-2")
 
 
 def test_completed_bank_holds_completed_faces_and_teacher_targets(tiny_chips, tmp_path):

@@ -46,6 +46,7 @@ class Recognizer:
         self.face_config = replace(face, chip=spec.chip, size=spec.size, padding=spec.padding)
         self.pipeline = FacePipeline(self.face_config)
         self.threshold = spec.threshold if threshold is None else threshold
+        self.fixed_threshold = threshold is not None
 
     @property
     def metric(self) -> str:
@@ -65,8 +66,10 @@ class Recognizer:
         faces = (self.face(a), self.face(b))
         emb, completed = self._embed_reporting_completion(np.stack([f.chip for f in faces]))
         score = float(compare(emb[0], emb[1], self.metric)[0])
-        return Verification(score, self.threshold, is_same(score, self.threshold, self.metric), self.metric, faces,
-                            completed)
+        threshold = self.threshold
+        if completed is not None and not self.fixed_threshold:  # the calibrated threshold of this pair type
+            threshold = self.embedder.module.threshold(*completed) or threshold
+        return Verification(score, threshold, is_same(score, threshold, self.metric), self.metric, faces, completed)
 
     def _embed_reporting_completion(self, chips: np.ndarray) -> tuple[np.ndarray, tuple[bool, ...] | None]:
         """Embeddings, plus which chips a mask-aware model completed (None for other models)."""

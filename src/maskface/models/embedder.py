@@ -188,9 +188,9 @@ def load_embedder(spec: str, device: str | None = None, batch_size: int = 64) ->
         raise ModelFileError(spec, f"is a {info.kind} model, not a face embedder")
     module = create_model(name, checkpoint=checkpoint) if checkpoint else create_model(name, pretrained=True)
     spec = info.spec
-    thresholds = getattr(module, "thresholds", None)  # calibrated ones shipped with the weights win
-    if thresholds and DEFAULT_FMR in thresholds:
-        spec = replace(spec, threshold=thresholds[DEFAULT_FMR])
+    threshold = getattr(module, "threshold", None)  # a calibrated one shipped with the weights wins
+    if callable(threshold) and threshold(False, False, DEFAULT_FMR) is not None:
+        spec = replace(spec, threshold=threshold(False, False, DEFAULT_FMR))
     return TorchEmbedder(module, spec, device=device, batch_size=batch_size)
 
 

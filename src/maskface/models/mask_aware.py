@@ -3,8 +3,9 @@
 Each chip's occlusion map is estimated; a masked chip is completed by the de-occlusion generator and embedded by
 the distilled student, an unmasked one goes to the teacher untouched (so U-U accuracy is the teacher's). The
 student was trained to land where the teacher puts the clean face, so both kinds of embedding share one scale and
-one threshold, calibrated at target false-match rates on the training identities (:func:`calibrate_thresholds`)
-and shipped in the student's weights file.
+one scale. Thresholds are calibrated at target false-match rates on the training identities for each pair type
+(U-U, M-U, M-M, by the recogniser's own masked calls; :func:`calibrate_thresholds`) and shipped in the student's
+weights file.
 """
 
 from __future__ import annotations
@@ -20,19 +21,24 @@ from maskface.errors import ModelFileError
 from maskface.models.deocclusion import Deoccluder
 
 STUDENT_FILE = "maskface_student_v1.safetensors"
-#: the false-match rate the default verification threshold is set for
-DEFAULT_FMR = "1e-3"
+#: the false-match rate the default verification thresholds are set for (about where dlib's 0.6 sits on LFW)
+DEFAULT_FMR = "1e-2"
 
 
 class MaskAwareRecognizer(nn.Module):
     """``chips (N x 3 x H x W, float in [0, 255]) -> embeddings``: teacher for unmasked, completion + student for
-    masked chips. ``thresholds`` maps target FMRs ("1e-2", "1e-3", ...) to Euclidean distance thresholds."""
+    masked chips. ``thresholds`` maps a pair type ("U-U", "M-U", "M-M") and a target FMR ("1e-2", ...) to a
+    Euclidean distance threshold."""
 
     def __init__(self, teacher: nn.Module, student: nn.Module, deoccluder: Deoccluder,
-                 thresholds: dict[str, float] | None = None):
+                 thresholds: dict[str, dict[str, float]] | None = None):
         super().__init__()
         self.teacher, self.student, self.deoccluder = teacher, student, deoccluder
         self.thresholds = dict(thresholds or {})
+
+    def threshold(self, masked_a: bool, masked_b: bool, fmr: str = DEFAULT_FMR) -> float | None:
+        """The calibrated threshold for a pair whose faces were (or were not) judged masked; None if uncalibrated."""
+        return self.thresholds.get(pair_type(masked_a, masked_b), {}).get(fmr)
 
     @property
     def fc(self) -> nn.Linear:  # the embedding layer, as on the teacher
@@ -103,28 +109,48 @@ def _student(architecture: str, state: dict[str, torch.Tensor], file: Path) -> n
     return student
 
 
+PAIR_TYPES = ("U-U", "M-U", "M-M")
+
+
+def pair_type(masked_a: bool, masked_b: bool) -> str:
+    """"U-U", "M-U" or "M-M" from whether each face was judged masked (and so completed)."""
+    return PAIR_TYPES[int(masked_a) + int(masked_b)]
+
+
 @torch.no_grad()
 def calibrate_thresholds(recognizer: MaskAwareRecognizer, clean: np.ndarray, masked: np.ndarray,
                          labels: np.ndarray, fmrs: tuple[float, ...] = (1e-2, 1e-3, 1e-4),
-                         batch_size: int = 32) -> dict[str, float]:
-    """Distance thresholds at target false-match rates, from every different-identity pair among the clean and
-    masked versions of training faces (U-U, M-U and M-M impostors pooled, so one threshold serves all three)."""
+                         batch_size: int = 32) -> dict[str, dict[str, float]]:
+    """Distance thresholds at target false-match rates for each pair type, from every different-identity pair
+    among the clean and masked versions of training faces. Types follow the recogniser's own masked calls, as at
+    inference. One threshold cannot serve all three: completed masked faces sit closer together than clean ones."""
     device = next(recognizer.parameters()).device
     chips = np.concatenate([clean, masked])
     people = np.concatenate([labels, labels])
-    embeddings = np.concatenate([
-        recognizer(torch.from_numpy(chips[i:i + batch_size]).permute(0, 3, 1, 2).float().to(device)).cpu().numpy()
-        for i in range(0, len(chips), batch_size)])
-    return impostor_thresholds(embeddings, people, fmrs)
+    embeddings, flags = [], []
+    for i in range(0, len(chips), batch_size):
+        x = torch.from_numpy(chips[i:i + batch_size]).permute(0, 3, 1, 2).float().to(device)
+        vectors, was_masked = recognizer.embed_with_masks(x)
+        embeddings.append(vectors.cpu().numpy())
+        flags.append(was_masked.cpu().numpy())
+    return impostor_thresholds(np.concatenate(embeddings), people, np.concatenate(flags), fmrs)
 
 
-def impostor_thresholds(embeddings: np.ndarray, people: np.ndarray, fmrs: tuple[float, ...]) -> dict[str, float]:
-    """``{"1e-3": d, ...}``: the distance below which a fraction ``fmr`` of different-identity pairs fall."""
+def impostor_thresholds(embeddings: np.ndarray, people: np.ndarray, masked: np.ndarray,
+                        fmrs: tuple[float, ...]) -> dict[str, dict[str, float]]:
+    """``{"M-U": {"1e-3": d, ...}, ...}``: per pair type, the distance below which a fraction ``fmr`` of its
+    different-identity pairs fall."""
     squared = (embeddings**2).sum(1)
     distances = np.sqrt(np.maximum(squared[:, None] + squared[None] - 2 * embeddings @ embeddings.T, 0))
     upper = np.triu(np.ones(len(embeddings), dtype=bool), k=1)
-    impostors = distances[upper & (people[:, None] != people[None])]
-    return {fmr_key(fmr): float(np.quantile(impostors, fmr)) for fmr in fmrs}
+    impostor = upper & (people[:, None] != people[None])
+    kind = masked.astype(int)[:, None] + masked.astype(int)[None]  # 0: U-U, 1: M-U, 2: M-M
+    thresholds = {}
+    for index, name in enumerate(PAIR_TYPES):
+        pairs = distances[impostor & (kind == index)]
+        if len(pairs):
+            thresholds[name] = {fmr_key(fmr): float(np.quantile(pairs, fmr)) for fmr in fmrs}
+    return thresholds
 
 
 def fmr_key(fmr: float) -> str:
