@@ -63,7 +63,7 @@ def test_eval_pairs_writes_every_report_file(mfr2_style, tmp_path):
                               str(out / "unmasked-unmasked"), "--out", str(tmp_path / "cmp")],
                              capture_output=True, text=True)
     assert compare.returncode == 0 and (tmp_path / "cmp" / "roc.png").is_file()
-    assert compare.stdout.count("| dlib_resnet_v1") == 2
+    assert compare.stdout.count("| maskface_v1") == 2  # the default model
 
 
 def test_embedding_cache_is_reused(mfr2_style, tmp_path):
@@ -79,6 +79,13 @@ def test_embedding_cache_is_reused(mfr2_style, tmp_path):
     second, _ = verification(pairs, "U-U", cache, MaskSetting())
     assert files[0].stat().st_mtime_ns == stamp  # nothing recomputed
     assert first["accuracy_mean"] == second["accuracy_mean"]
+    # Chips depend on the front end only: another model with the same chip geometry reuses them.
+    chips = list(tmp_path.glob("chips-*.npz"))
+    assert len(chips) == 1
+    chip_stamp = chips[0].stat().st_mtime_ns
+    other = EmbeddingCache(load_embedder("maskface_v1"), "maskface_v1", FaceConfig(), tmp_path, workers=1)
+    verification(pairs, "U-U", other, MaskSetting())
+    assert chips[0].stat().st_mtime_ns == chip_stamp and len(list(tmp_path.glob("emb-*.npz"))) == 2
 
 
 @pytest.mark.slow
