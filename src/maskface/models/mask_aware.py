@@ -40,10 +40,6 @@ class MaskAwareRecognizer(nn.Module):
         """The calibrated threshold for a pair whose faces were (or were not) judged masked; None if uncalibrated."""
         return self.thresholds.get(pair_type(masked_a, masked_b), {}).get(fmr)
 
-    @property
-    def fc(self) -> nn.Linear:  # the embedding layer, as on the teacher
-        return self.teacher.fc
-
     def forward(self, chips: torch.Tensor) -> torch.Tensor:
         embeddings, _ = self.embed_with_masks(chips)
         return embeddings
