@@ -21,7 +21,7 @@ import torch
 
 from maskface.errors import ModelFileError
 from maskface.models.mask_aware import DEFAULT_FMR
-from maskface.models.registry import EmbedderSpec, create_from_spec, create_model, model_info
+from maskface.models.registry import EmbedderSpec, create_from_spec, model_info
 
 
 def select_device(device: str | None = None) -> torch.device:
@@ -179,19 +179,19 @@ def load_embedder(spec: str, device: str | None = None, batch_size: int = 64) ->
         return DeoccludingEmbedder(load_embedder(base, device, batch_size), create_from_spec(completer), spec, device)
     if spec.endswith(".onnx"):
         return OnnxEmbedder(spec, batch_size=batch_size)
-    name, _, checkpoint = spec.partition("=")
+    name = spec.partition("=")[0]
     try:
         info = model_info(name)
     except KeyError as exc:
         raise ModelFileError(spec, str(exc.args[0])) from None
     if info.spec is None:
         raise ModelFileError(spec, f"is a {info.kind} model, not a face embedder")
-    module = create_model(name, checkpoint=checkpoint) if checkpoint else create_model(name, pretrained=True)
-    spec = info.spec
+    module = create_from_spec(spec)
+    embedder_spec = info.spec
     threshold = getattr(module, "threshold", None)  # a calibrated one shipped with the weights wins
     if callable(threshold) and threshold(False, False, DEFAULT_FMR) is not None:
-        spec = replace(spec, threshold=threshold(False, False, DEFAULT_FMR))
-    return TorchEmbedder(module, spec, device=device, batch_size=batch_size)
+        embedder_spec = replace(embedder_spec, threshold=threshold(False, False, DEFAULT_FMR))
+    return TorchEmbedder(module, embedder_spec, device=device, batch_size=batch_size)
 
 
 def compare(a: np.ndarray, b: np.ndarray, metric: str) -> np.ndarray:

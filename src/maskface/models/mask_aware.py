@@ -2,8 +2,8 @@
 
 Each chip's occlusion map is estimated; a masked chip is completed by the de-occlusion generator and embedded by
 the distilled student, an unmasked one goes to the teacher untouched (so U-U accuracy is the teacher's). The
-student was trained to land where the teacher puts the clean face, so both kinds of embedding share one scale and
-one scale. Thresholds are calibrated at target false-match rates on the training identities for each pair type
+student was trained to land where the teacher puts the clean face, so both kinds of embedding share one scale.
+Thresholds are calibrated at target false-match rates on the training identities for each pair type
 (U-U, M-U, M-M, by the recogniser's own masked calls; :func:`calibrate_thresholds`) and shipped in the student's
 weights file.
 """
@@ -56,9 +56,8 @@ class MaskAwareRecognizer(nn.Module):
         return embeddings, masked
 
 
-def load_mask_aware(student_file: Path, deoccluder: Deoccluder | None = None) -> MaskAwareRecognizer:
-    """The recogniser from a student weights file: teacher, de-occluder (unless given) and thresholds are named in
-    its metadata."""
+def load_mask_aware(student_file: Path) -> MaskAwareRecognizer:
+    """The recogniser from a student weights file: teacher, de-occluder and thresholds are named in its metadata."""
     from maskface.models.registry import create_from_spec
     from maskface.models.weights import read_weights
 
@@ -68,8 +67,7 @@ def load_mask_aware(student_file: Path, deoccluder: Deoccluder | None = None) ->
         raise ModelFileError(str(student_file), "not a maskface student (no architecture in its metadata)")
     teacher = create_from_spec(config.get("teacher", "dlib_resnet_v1"))
     student = _student(config["architecture"], state, student_file)
-    if deoccluder is None:
-        deoccluder = create_from_spec(config.get("deocclusion", "deocclusion_v1"))
+    deoccluder = create_from_spec(config.get("deocclusion", "deocclusion_v1"))
     return MaskAwareRecognizer(teacher.eval(), student.eval(), deoccluder.eval(), config.get("thresholds"))
 
 
