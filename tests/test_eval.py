@@ -7,6 +7,7 @@ import json
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -110,3 +111,57 @@ def test_lfw_protocol_two_folds(lfw_root, tmp_path):
     assert pooled["accuracy_mean"] == clean["accuracy_mean"] and pooled["eer"] == clean["eer"]
     assert pooled["model"] == "dlib_resnet_v1 on folds 9 | dlib_resnet_v1 on folds 10"
     assert sum(pooled["detectors"]["a"].values()) == len(pairs)
+
+
+def _split_run(run_dir: Path, out: Path, fold_sets: list[set[int]]) -> list[Path]:
+    """Write a committed 10-fold run's scores back as separate runs on the given folds."""
+    from maskface.eval.protocol import PairScores, pooled_report
+    from maskface.eval.report import load_scores, write_run
+
+    report, scores, pairs = load_scores(run_dir)
+    folders = []
+    for n, folds in enumerate(fold_sets):
+        keep = np.isin(scores.folds, sorted(folds))
+        part = PairScores(scores.scores[keep], scores.labels[keep], scores.folds[keep], 0, {"a": {"hog": 1}})
+        half, result = pooled_report(f"model-{n}", report["scenario"], [part], report["masks"], report["face"])
+        folders.append(out / f"half-{n}" / run_dir.name)
+        write_run(folders[-1], half, result, [p for p, k in zip(pairs, keep) if k])
+    return folders
+
+
+def test_pool_runs_reproduces_the_ten_fold_report(tmp_path):
+    from maskface.eval.report import pool_runs
+
+    run = Path(__file__).parents[1] / "docs/results/lfw-dlib_resnet_v1/M-U"
+    original = json.loads((run / "report.json").read_text())
+    halves = _split_run(run, tmp_path, [{6, 7, 8, 9, 10}, {1, 2, 3, 4, 5}])
+    report, _, pairs = pool_runs(halves)
+    assert report["pairs"] == original["pairs"] == 6000 == len(pairs)
+    for key in ("accuracy_mean", "accuracy_std", "eer", "auc", "fnmr_at_fmr_1e-3"):
+        assert report[key] == pytest.approx(original[key], abs=1e-6), key
+    assert report["model"] == "model-0 on folds 6-10 | model-1 on folds 1-5"
+    assert report["detectors"] == {"a": {"hog": 2}}
+    # Two runs that score the same fold, or runs of different protocols, cannot be pooled.
+    overlapping = _split_run(run, tmp_path / "overlap", [{1, 2, 3}, {3, 4}])
+    with pytest.raises(ValueError, match=r"fold\(s\) \[3\]"):
+        pool_runs(overlapping)
+    other = json.loads((halves[1] / "report.json").read_text())
+    other["masks"]["oracle_alignment"] = not other["masks"]["oracle_alignment"]
+    (halves[1] / "report.json").write_text(json.dumps(other))
+    with pytest.raises(ValueError, match="masks differs"):
+        pool_runs(halves)
+
+
+def test_eval_pool_cli_writes_pooled_runs(tmp_path):
+    run = Path(__file__).parents[1] / "docs/results/lfw-dlib_resnet_v1/U-U"
+    halves = _split_run(run, tmp_path, [{1, 2, 3, 4, 5}, {6, 7, 8, 9, 10}])
+    cmd = [sys.executable, "-m", "maskface", "eval", "pool", str(halves[0].parent), str(halves[1].parent),
+           "--out", str(tmp_path / "pooled")]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    report = json.loads((tmp_path / "pooled/U-U/report.json").read_text())
+    assert report["accuracy_mean"] == pytest.approx(json.loads((run / "report.json").read_text())["accuracy_mean"])
+    assert {p.name for p in (tmp_path / "pooled/U-U").iterdir()} >= {"report.md", "scores.csv", "roc.png"}
+    missing = subprocess.run([*cmd[:5], str(tmp_path / "nope"), "--out", str(tmp_path / "x")], capture_output=True,
+                             text=True)
+    assert missing.returncode == 2 and "no such run folder" in missing.stderr

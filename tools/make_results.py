@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from maskface.eval.report import COLUMNS, compare_runs, load_run, run_label
+from maskface.eval.report import COLUMNS, compare_runs, load_scores, run_label
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
@@ -172,7 +172,7 @@ def main() -> None:
             continue
         lines += [f"## {title}", "", f"`{command}`", "", header, "|---|" + "---:|" * len(COLUMNS) + "---|"]
         for run in runs:
-            report, _, _ = load_run(run)
+            report = load_scores(run)[0]
             cells = " | ".join(fmt.format(report[k]) for k, _, fmt in COLUMNS)
             side = report["detectors"]["a"]
             detectors = ", ".join(f"{k} {v}" for k, v in sorted(side.items(), key=lambda kv: -kv[1]))

@@ -480,6 +480,32 @@ def eval_frontend(out_file: Annotated[Path, typer.Option("--out", help="JSON fil
     out.print(json.dumps(result, indent=2), highlight=False)
 
 
+@eval_app.command("pool")
+def eval_pool(halves: Annotated[list[Path], typer.Argument(
+                  help="Folders of `maskface eval lfw --folds` runs on disjoint folds (e.g. a model trained on folds "
+                       "1-5 tested on 6-10, and one trained on 6-10 tested on 1-5), each holding scenario folders.")],
+              out_dir: Annotated[Path, typer.Option("--out", help="Folder for the pooled reports.")]) -> None:
+    """Cross-fitting from finished runs: pool each scenario's scores into one 10-fold report, as `eval crossfit`
+    would have computed them in one go."""
+    from maskface.eval.report import markdown_table, pool_runs, write_run
+
+    for folder in halves:
+        if not folder.is_dir():
+            raise _error(f"{folder}: no such run folder", 2)
+    names = sorted(set.intersection(*({p.parent.name for p in h.glob("*/report.json")} for h in halves)))
+    if not names:
+        raise _error(f"no scenario folder (holding report.json) is in all of: {', '.join(map(str, halves))}", 2)
+    reports = []
+    try:
+        for name in names:
+            report, result, pairs = pool_runs([h / name for h in halves])
+            write_run(out_dir / name, report, result, pairs)
+            reports.append(report)
+    except ValueError as exc:
+        raise _error(exc, 2) from None
+    out.print(markdown_table(reports), highlight=False)
+
+
 @eval_app.command("compare")
 def eval_compare(runs: Annotated[list[Path], typer.Argument(help="Run folders written by maskface eval.")],
                  out_dir: Annotated[Path, typer.Option("--out", help="Folder for compare.md and plots.")]) -> None:

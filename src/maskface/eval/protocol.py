@@ -219,17 +219,26 @@ def crossfit_verification(halves: list[tuple[list[Pair], EmbeddingCache]], scena
     """Verification where each part of the pairs is scored by its own model (cross-fitting: a model never scores
     the people it trained on); the parts' scores are pooled into one report with the usual 10-fold accuracy."""
     parts = [score_pairs(pairs, scenario, cache, setting) for pairs, cache in halves]
+    cache = halves[0][1]
+    if len(halves) > 1:
+        model = " | ".join(f"{c.model} on folds {fold_span({p.fold for p in ps})}" for ps, c in halves)
+    else:
+        model = cache.model
+    return pooled_report(model, scenario, parts, asdict(setting), asdict(cache.face))
+
+
+def pooled_report(model: str, scenario: str, parts: list[PairScores], masks: dict | None,
+                  face: dict) -> tuple[dict, PairScores]:
+    """One verification report (keys of ``report.json``) over the pooled scores of several parts."""
     result = PairScores(np.concatenate([p.scores for p in parts]), np.concatenate([p.labels for p in parts]),
                         np.concatenate([p.folds for p in parts]), sum(p.failed_pairs for p in parts),
                         _merge_counts([p.detectors for p in parts]))
-    pairs = [pair for part, _ in halves for pair in part]
-    cache = halves[0][1]
-    folds = result.folds if len(np.unique(result.folds)) > 1 else np.arange(len(pairs)) % 10 + 1
-    model = " | ".join(f"{c.model} on folds {_fold_span(p)}" for p, c in halves) if len(halves) > 1 else cache.model
+    single_fold = len(np.unique(result.folds)) <= 1
+    folds = np.arange(len(result.scores)) % 10 + 1 if single_fold else result.folds
     report = {"model": model, "scenario": scenario, **verification_report(result.scores, result.labels, folds),
               "failures": result.failed_pairs, "detectors": result.detectors,
-              "masks": asdict(setting) if scenario != "U-U" else None, "face": asdict(cache.face)}
-    if len(np.unique(result.folds)) <= 1:
+              "masks": masks if scenario != "U-U" else None, "face": face}
+    if single_fold:
         report["folds_note"] = "the pairs file has no folds: 10 folds were assigned round-robin"
     return report, result
 
@@ -242,8 +251,9 @@ def _merge_counts(parts: list[dict[str, dict[str, int]]]) -> dict[str, dict[str,
     return {side: dict(counts) for side, counts in merged.items()}
 
 
-def _fold_span(pairs: list[Pair]) -> str:
-    folds = sorted({p.fold for p in pairs})
+def fold_span(folds: set[int]) -> str:
+    """Folds as text: ``6-10`` for a run of folds, else ``1,3,5``."""
+    folds = sorted(folds)
     if len(folds) > 1 and folds == list(range(folds[0], folds[-1] + 1)):
         return f"{folds[0]}-{folds[-1]}"
     return ",".join(map(str, folds))

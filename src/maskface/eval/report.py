@@ -12,7 +12,7 @@ import numpy as np
 
 from maskface.data.pairs import Pair
 from maskface.eval.plots import plot_det, plot_histogram, plot_roc
-from maskface.eval.protocol import PairScores
+from maskface.eval.protocol import PairScores, fold_span, pooled_report
 from maskface.io.files import atomic_write_text
 from maskface.masks.synth import mask_key
 
@@ -69,23 +69,46 @@ def write_run(out_dir: Path, report: dict, result: PairScores, pairs: list[Pair]
     atomic_write_text(out_dir / "report.md", text)
 
 
-def load_run(run_dir: Path) -> tuple[dict, np.ndarray, np.ndarray]:
+def load_scores(run_dir: Path) -> tuple[dict, PairScores, list[Pair]]:
+    """A run folder's report, its scores and its pairs (paths as ``<person>/<file>``), as ``write_run`` wrote them."""
     report = json.loads((run_dir / "report.json").read_text())
     with open(run_dir / "scores.csv") as handle:
         rows = list(csv.DictReader(handle))
-    scores = np.array([float(r["score"]) for r in rows])
-    labels = np.array([int(r["label"]) for r in rows], dtype=bool)
-    return report, scores, labels
+    pairs = [Pair(Path(r["path_a"]), Path(r["path_b"]), r["label"] == "1", int(r["fold"])) for r in rows]
+    scores = PairScores(np.array([float(r["score"]) for r in rows]), np.array([p.same for p in pairs]),
+                        np.array([p.fold for p in pairs]), report["failures"], report["detectors"])
+    return report, scores, pairs
+
+
+def pool_runs(run_dirs: list[Path]) -> tuple[dict, PairScores, list[Pair]]:
+    """Cross-fitting from finished runs: runs of one scenario on disjoint folds, each scored by its own model,
+    pooled into one report with the usual 10-fold accuracy (the same numbers as ``crossfit_verification``)."""
+    runs = [load_scores(d) for d in run_dirs]
+    first = runs[0][0]
+    seen: set[int] = set()
+    for run_dir, (report, scores, _) in zip(run_dirs, runs):
+        for key in ("scenario", "masks", "face"):
+            if report.get(key) != first.get(key):
+                raise ValueError(f"{run_dir}: its {key} differs from {run_dirs[0]}'s; only runs of one protocol "
+                                 "can be pooled")
+        folds = set(scores.folds.tolist())
+        if folds & seen:
+            raise ValueError(f"{run_dir}: fold(s) {sorted(folds & seen)} are already scored by another run")
+        seen |= folds
+    model = " | ".join(f"{r['model']} on folds {fold_span(set(s.folds.tolist()))}" for r, s, _ in runs)
+    report, result = pooled_report(model, first["scenario"], [s for _, s, _ in runs], first.get("masks"),
+                                   first["face"])
+    return report, result, [pair for _, _, pairs in runs for pair in pairs]
 
 
 def compare_runs(run_dirs: list[Path], out_dir: Path) -> str:
     """One Markdown table and one ROC/DET plot over several run folders; returns the table."""
-    runs = [load_run(d) for d in run_dirs]
-    table = markdown_table([r for r, _, _ in runs])
-    labels = [run_label(r) for r, _, _ in runs]
+    runs = [load_scores(d)[:2] for d in run_dirs]
+    table = markdown_table([r for r, _ in runs])
+    labels = [run_label(r) for r, _ in runs]
     if len(set(labels)) < len(labels):  # same model and scenario in several folders: name them by folder
         labels = [f"{d.parent.name}/{d.name}" for d in run_dirs]
-    curves = {label: (s, y) for label, (_, s, y) in zip(labels, runs)}
+    curves = {label: (s.scores, s.labels) for label, (_, s) in zip(labels, runs)}
     out_dir.mkdir(parents=True, exist_ok=True)
     plot_roc(curves, out_dir / "roc.png")
     plot_det(curves, out_dir / "det.png")
