@@ -197,7 +197,11 @@ def test_completed_bank_holds_completed_faces_and_teacher_targets(tiny_chips, tm
     teacher = create_model("dlib_resnet_v1", pretrained=True)
     deoccluder = create_model("deocclusion_v1", pretrained=True)
     folder = bank_folder(faces, 2, deoccluder, teacher, "estimated", root=tmp_path)
-    bank = build_completed_bank(faces, 2, deoccluder, teacher, "estimated", torch.device("cpu"), folder, workers=0)
+
+    def complete(masked, occlusion):  # with the estimated map, as the recipe does by default
+        return deoccluder(masked)[0]
+
+    bank = build_completed_bank(faces, 2, complete, teacher, torch.device("cpu"), folder, workers=0)
     assert len(bank) == 2 * len(faces) == 32 and bank.names == faces.names
     for i in (0, 5, 16, 31):  # item i is face i % 16 with the mask of epoch i // 16
         item = faces[(i % 16, i // 16)]
@@ -209,7 +213,7 @@ def test_completed_bank_holds_completed_faces_and_teacher_targets(tiny_chips, tm
         assert (stored["input"] - completed).abs().max() <= 0.5 / 255 + 1e-6  # uint8 rounding only
         assert int(stored["label"]) == int(item["label"])
     stamp = (folder / "inputs.npy").stat().st_mtime_ns
-    build_completed_bank(faces, 2, deoccluder, teacher, "estimated", torch.device("cpu"), folder, workers=0)
+    build_completed_bank(faces, 2, complete, teacher, torch.device("cpu"), folder, workers=0)
     assert (folder / "inputs.npy").stat().st_mtime_ns == stamp  # reused, not rebuilt
     other = bank_folder(MaskedChips(ChipSet.load(tiny_chips), seed=4), 2, deoccluder, teacher, "estimated",
                         root=tmp_path)

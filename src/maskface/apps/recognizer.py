@@ -79,8 +79,7 @@ class Recognizer:
         if not isinstance(module, MaskAwareRecognizer):
             return self.embedder.embed_chips(chips), None
         with torch.inference_mode():
-            x = torch.from_numpy(np.ascontiguousarray(chips)).to(self.embedder.device).permute(0, 3, 1, 2).float()
-            embeddings, masked = module.embed_with_masks(x)
+            embeddings, masked = module.embed_with_masks(self.embedder.as_tensor(chips))
         return embeddings.float().cpu().numpy(), tuple(bool(m) for m in masked)
 
 

@@ -79,10 +79,13 @@ class TorchEmbedder(Embedder):
     def fingerprint(self) -> str:
         return module_fingerprint(self.module)
 
+    def as_tensor(self, chips: np.ndarray) -> torch.Tensor:
+        """``N x H x W x 3`` uint8 chips as the module's input: ``N x 3 x H x W`` float on its device."""
+        return torch.from_numpy(np.ascontiguousarray(chips)).to(self.device).permute(0, 3, 1, 2).float()
+
     @torch.inference_mode()
     def _embed_batch(self, chips: np.ndarray) -> np.ndarray:
-        x = torch.from_numpy(np.ascontiguousarray(chips)).to(self.device).permute(0, 3, 1, 2).float()
-        return self.module(x).float().cpu().numpy()
+        return self.module(self.as_tensor(chips)).float().cpu().numpy()
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
@@ -79,10 +80,12 @@ def bank_folder(faces: MaskedChips, variants: int, deoccluder: nn.Module | None,
 
 
 @torch.no_grad()
-def build_completed_bank(faces: MaskedChips, variants: int, deoccluder: nn.Module | None, teacher: nn.Module,
-                         occlusion_map: str, device: torch.device, folder: Path, workers: int = 1,
+def build_completed_bank(faces: MaskedChips, variants: int, complete: Callable[[torch.Tensor, torch.Tensor],
+                                                                               torch.Tensor],
+                         teacher: nn.Module, device: torch.device, folder: Path, workers: int = 1,
                          batch_size: int = 32) -> CompletedBank:
-    """Mask, complete and embed every face ``variants`` times into ``folder`` (written aside, then renamed, so an
+    """Mask every face ``variants`` times, complete it with ``complete(masked, true_occlusion)`` (what the student
+    sees) and embed its clean original with the teacher, into ``folder`` (written aside, then renamed, so an
     interrupted build leaves nothing behind); returns the bank, reusing one that is already there."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -105,12 +108,7 @@ def build_completed_bank(faces: MaskedChips, variants: int, deoccluder: nn.Modul
         start = 0
         for batch in loader:
             masked = batch["masked"].to(device)
-            if deoccluder is None:
-                completed = masked
-            elif occlusion_map == "true":
-                completed = deoccluder(masked, batch["occlusion"].to(device))[0]
-            else:
-                completed = deoccluder(masked)[0]
+            completed = complete(masked, batch["occlusion"].to(device))
             embedding = teacher(batch["clean"].to(device) * 255).float().cpu().numpy()
             if targets is None:
                 targets = np.lib.format.open_memmap(tmp / "targets.npy", "w+", np.float32,

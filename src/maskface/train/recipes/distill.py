@@ -112,8 +112,8 @@ class DistillRecipe(Recipe):
         folder = bank_folder(faces, config.bank_variants, self.deoccluder, self.teacher, config.occlusion_map)
         distributed = dist.is_available() and dist.is_initialized()
         if not distributed or dist.get_rank() == 0:
-            build_completed_bank(faces, config.bank_variants, self.deoccluder, self.teacher, config.occlusion_map,
-                                 self.device, folder, workers=min(1, config.train.workers))
+            build_completed_bank(faces, config.bank_variants, self.student_input, self.teacher, self.device, folder,
+                                 workers=min(1, config.train.workers))
         if distributed:
             dist.barrier()
         return CompletedBank(folder)
