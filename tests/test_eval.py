@@ -109,7 +109,7 @@ def test_lfw_protocol_two_folds(lfw_root, tmp_path):
     pooled, pooled_scores = crossfit_verification(halves, "U-U", MaskSetting())
     assert np.array_equal(pooled_scores.scores, clean_scores.scores)
     assert pooled["accuracy_mean"] == clean["accuracy_mean"] and pooled["eer"] == clean["eer"]
-    assert pooled["model"] == "dlib_resnet_v1 on folds 9 | dlib_resnet_v1 on folds 10"
+    assert pooled["model"] == "dlib_resnet_v1 on folds 9; dlib_resnet_v1 on folds 10"
     assert sum(pooled["detectors"]["a"].values()) == len(pairs)
 
 
@@ -139,7 +139,7 @@ def test_pool_runs_reproduces_the_ten_fold_report(tmp_path):
     assert report["pairs"] == original["pairs"] == 6000 == len(pairs)
     for key in ("accuracy_mean", "accuracy_std", "eer", "auc", "fnmr_at_fmr_1e-3"):
         assert report[key] == pytest.approx(original[key], abs=1e-6), key
-    assert report["model"] == "model-0 on folds 6-10 | model-1 on folds 1-5"
+    assert report["model"] == "model-0 on folds 6-10; model-1 on folds 1-5"
     assert report["detectors"] == {"a": {"hog": 2}}
     # Two runs that score the same fold, or runs of different protocols, cannot be pooled.
     overlapping = _split_run(run, tmp_path / "overlap", [{1, 2, 3}, {3, 4}])

@@ -492,7 +492,9 @@ def eval_pool(halves: Annotated[list[Path], typer.Argument(
     for folder in halves:
         if not folder.is_dir():
             raise _error(f"{folder}: no such run folder", 2)
-    names = sorted(set.intersection(*({p.parent.name for p in h.glob("*/report.json")} for h in halves)))
+    common = set.intersection(*({p.parent.name for p in h.glob("*/report.json")} for h in halves))
+    order = {s.value: i for i, s in enumerate(Scenario)}  # U-U, M-U, M-M, then the oracle runs
+    names = sorted(common, key=lambda name: (name.endswith("-oracle"), order.get(name[:3], len(order)), name))
     if not names:
         raise _error(f"no scenario folder (holding report.json) is in all of: {', '.join(map(str, halves))}", 2)
     reports = []

@@ -221,7 +221,7 @@ def crossfit_verification(halves: list[tuple[list[Pair], EmbeddingCache]], scena
     parts = [score_pairs(pairs, scenario, cache, setting) for pairs, cache in halves]
     cache = halves[0][1]
     if len(halves) > 1:
-        model = " | ".join(f"{c.model} on folds {fold_span({p.fold for p in ps})}" for ps, c in halves)
+        model = "; ".join(f"{c.model} on folds {fold_span({p.fold for p in ps})}" for ps, c in halves)
     else:
         model = cache.model
     return pooled_report(model, scenario, parts, asdict(setting), asdict(cache.face))

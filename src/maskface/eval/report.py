@@ -95,7 +95,7 @@ def pool_runs(run_dirs: list[Path]) -> tuple[dict, PairScores, list[Pair]]:
         if folds & seen:
             raise ValueError(f"{run_dir}: fold(s) {sorted(folds & seen)} are already scored by another run")
         seen |= folds
-    model = " | ".join(f"{r['model']} on folds {fold_span(set(s.folds.tolist()))}" for r, s, _ in runs)
+    model = "; ".join(f"{r['model']} on folds {fold_span(set(s.folds.tolist()))}" for r, s, _ in runs)
     report, result = pooled_report(model, first["scenario"], [s for _, s, _ in runs], first.get("masks"),
                                    first["face"])
     return report, result, [pair for _, _, pairs in runs for pair in pairs]
