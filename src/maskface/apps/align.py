@@ -6,14 +6,13 @@ from pathlib import Path
 
 from maskface.apps.batch import BatchReport, run_batch, worker_pipeline
 from maskface.face.pipeline import FaceConfig
-from maskface.io.images import iter_image_files, load_image, save_image
+from maskface.io.images import iter_image_files, load_image, output_stem, save_image
 
 
 def _align_one(task: tuple[Path, Path, Path]) -> str:
     path, relative, out_dir = task
     face = worker_pipeline().align(load_image(path), str(path))
-    target = (out_dir / relative).with_suffix(".png") if relative.suffix else out_dir / f"{relative}.png"
-    save_image(face.chip, target)
+    save_image(face.chip, f"{output_stem(out_dir, relative)}.png")
     return face.detector
 
 

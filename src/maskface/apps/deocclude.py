@@ -16,7 +16,7 @@ import numpy as np
 from maskface.apps.batch import BatchReport, run_batch, worker_pipeline
 from maskface.face.pipeline import FaceConfig
 from maskface.io.files import atomic_write_text
-from maskface.io.images import iter_image_files, load_image, save_image
+from maskface.io.images import iter_image_files, load_image, output_stem, save_image
 from maskface.models.deocclusion import complete_chips
 from maskface.models.embedder import select_device
 
@@ -47,8 +47,7 @@ def deocclude_images(inputs: list[str | Path], out_dir: str | Path, config: Face
         part = results[start : start + batch_size]
         completed, occlusion = complete_chips(deoccluder, np.stack([chip for _, (chip, _) in part]))
         for (path, (chip, detector)), done, hidden in zip(part, completed, occlusion):
-            rel = relative[path]
-            stem = out_dir / rel.parent / rel.stem if rel.suffix else out_dir / rel
+            stem = output_stem(out_dir, relative[path])
             save_image(chip, f"{stem}.chip.png")
             save_image(done, f"{stem}.completed.png")
             save_image(hidden.astype(np.uint8) * 255, f"{stem}.occlusion.png")

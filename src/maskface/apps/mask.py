@@ -9,7 +9,7 @@ import numpy as np
 from maskface.apps.batch import BatchReport, run_batch, worker_pipeline
 from maskface.errors import NoFaceError
 from maskface.face.pipeline import FaceConfig
-from maskface.io.images import iter_image_files, load_image, save_image
+from maskface.io.images import iter_image_files, load_image, output_stem, save_image
 from maskface.masks.synth import shared_synthesizer
 
 
@@ -30,7 +30,7 @@ def _mask_one(task: tuple[Path, Path, Path, int, str | None, bool]) -> int:
             masked = synthesizer(result, face.landmarks, key=f"{key}#{index}")
             result, occlusion = masked.image, occlusion | masked.occlusion
         faces = len(found)
-    stem = out_dir / relative.parent / relative.stem if relative.suffix else out_dir / relative
+    stem = output_stem(out_dir, relative)
     save_image(result, f"{stem}.png")
     save_image(occlusion.astype(np.uint8) * 255, f"{stem}.occlusion.png")
     return faces

@@ -111,6 +111,14 @@ def _format_for(path: Path) -> str:
     return {".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP"}.get(path.suffix.lower(), "PNG")
 
 
+def output_stem(out_dir: str | Path, relative: Path) -> Path:
+    """Where outputs for an input go: ``OUT/relative`` without its image suffix. Only image suffixes are dropped,
+    so Yale's ``subject01.sad`` and ``subject01.happy`` keep distinct names instead of overwriting each other."""
+    if relative.suffix.lower() in IMAGE_SUFFIXES:
+        relative = relative.with_suffix("")
+    return Path(out_dir) / relative
+
+
 def iter_image_files(inputs: list[str | Path]) -> list[tuple[Path, Path]]:
     """Expand files and folders into ``(path, relative_path)`` pairs, sorted; folders are walked recursively.
 
