@@ -57,7 +57,7 @@ def test_unmasked_chips_go_to_the_teacher_and_masked_ones_are_completed(lfw_face
 
     teacher, deoccluder = recognizer_parts
     student = DlibResNet().eval()  # untrained: anything it embeds is far from the teacher's embeddings
-    recognizer = MaskAwareRecognizer(teacher, student, deoccluder).eval()
+    recognizer = MaskAwareRecognizer(teacher, student, deoccluder, masked_embedding="student").eval()
     clean = np.stack([face.chip for _, _, face in lfw_faces[:4]])
     synthesizer = MaskSynthesizer(seed=0)
     masked = np.stack([synthesizer(face.chip, transform_points(face.landmarks, invert_affine(face.chip_to_image)),
@@ -69,4 +69,12 @@ def test_unmasked_chips_go_to_the_teacher_and_masked_ones_are_completed(lfw_face
         assert was_masked.tolist() == [False] * 4 + [True] * 4
         assert torch.equal(embeddings[:4], teacher(x[:4]))
         assert torch.allclose(embeddings[4:], student(completed[4:] * 255), atol=1e-5)
+        # the default ensemble: the mean of student and teacher on the completed chip; unmasked chips unchanged
+        recognizer.masked_embedding = "ensemble"
+        ensemble, _ = recognizer.embed_with_masks(x)
+        assert torch.equal(ensemble[:4], embeddings[:4])
+        expected = (student(completed[4:] * 255) + teacher(completed[4:] * 255)) / 2
+        assert torch.allclose(ensemble[4:], expected, atol=1e-5)
+    with pytest.raises(ValueError, match="masked_embedding"):
+        MaskAwareRecognizer(teacher, student, deoccluder, masked_embedding="teacher")
 

@@ -1,8 +1,10 @@
 """The mask-aware recogniser ``maskface_v1``: one embedder for masked and unmasked faces alike.
 
 Each chip's occlusion map is estimated; a masked chip is completed by the de-occlusion generator and embedded by
-the distilled student, an unmasked one goes to the teacher untouched (so U-U accuracy is the teacher's). The
-student was trained to land where the teacher puts the clean face, so both kinds of embedding share one scale.
+the distilled student (by default averaged with the teacher's embedding of the same completed chip: the student
+alone pulls some look-alike impostors too close), an unmasked one goes to the teacher untouched (so U-U accuracy
+is the teacher's). The student was trained to land where the teacher puts the clean face, so both kinds of
+embedding share one scale.
 Thresholds are calibrated at target false-match rates on the training identities for each pair type
 (U-U, M-U, M-M, by the recogniser's own masked calls; :func:`calibrate_thresholds`) and shipped in the student's
 weights file.
@@ -21,20 +23,26 @@ from maskface.errors import ModelFileError
 from maskface.models.deocclusion import Deoccluder
 
 STUDENT_FILE = "maskface_student_v1.safetensors"
+#: how a completed masked chip is embedded: by the student alone, or by the mean of student and teacher
+MASKED_EMBEDDINGS = ("student", "ensemble")
 #: the false-match rate the default verification thresholds are set for (about where dlib's 0.6 sits on LFW)
 DEFAULT_FMR = "1e-2"
 
 
 class MaskAwareRecognizer(nn.Module):
     """``chips (N x 3 x H x W, float in [0, 255]) -> embeddings``: teacher for unmasked, completion + student for
-    masked chips. ``thresholds`` maps a pair type ("U-U", "M-U", "M-M") and a target FMR ("1e-2", ...) to a
-    Euclidean distance threshold."""
+    masked chips (``masked_embedding="ensemble"``: the mean of student and teacher on the completed chip).
+    ``thresholds`` maps a pair type ("U-U", "M-U", "M-M") and a target FMR ("1e-2", ...) to a Euclidean distance
+    threshold."""
 
     def __init__(self, teacher: nn.Module, student: nn.Module, deoccluder: Deoccluder,
-                 thresholds: dict[str, dict[str, float]] | None = None):
+                 thresholds: dict[str, dict[str, float]] | None = None, masked_embedding: str = "ensemble"):
         super().__init__()
+        if masked_embedding not in MASKED_EMBEDDINGS:
+            raise ValueError(f"masked_embedding must be one of {MASKED_EMBEDDINGS}, not {masked_embedding!r}")
         self.teacher, self.student, self.deoccluder = teacher, student, deoccluder
         self.thresholds = dict(thresholds or {})
+        self.masked_embedding = masked_embedding
 
     def threshold(self, masked_a: bool, masked_b: bool, fmr: str = DEFAULT_FMR) -> float | None:
         """The calibrated threshold for a pair whose faces were (or were not) judged masked; None if uncalibrated."""
@@ -52,12 +60,17 @@ class MaskAwareRecognizer(nn.Module):
         if (~masked).any():
             embeddings[~masked] = self.teacher(chips[~masked]).to(embeddings.dtype)
         if masked.any():
-            embeddings[masked] = self.student(completed[masked] * 255).to(embeddings.dtype)
+            inputs = completed[masked] * 255
+            vectors = self.student(inputs)
+            if self.masked_embedding == "ensemble":
+                vectors = (vectors + self.teacher(inputs)) / 2
+            embeddings[masked] = vectors.to(embeddings.dtype)
         return embeddings, masked
 
 
 def load_mask_aware(student_file: Path) -> MaskAwareRecognizer:
-    """The recogniser from a student weights file: teacher, de-occluder and thresholds are named in its metadata."""
+    """The recogniser from a student weights file: teacher, de-occluder, thresholds and how masked faces are
+    embedded are named in its metadata (files written before the ensemble existed embed with the student alone)."""
     from maskface.models.registry import create_from_spec
     from maskface.models.weights import read_weights
 
@@ -68,7 +81,8 @@ def load_mask_aware(student_file: Path) -> MaskAwareRecognizer:
     teacher = create_from_spec(config.get("teacher", "dlib_resnet_v1"))
     student = _student(config["architecture"], state, student_file)
     deoccluder = create_from_spec(config.get("deocclusion", "deocclusion_v1"))
-    return MaskAwareRecognizer(teacher.eval(), student.eval(), deoccluder.eval(), config.get("thresholds"))
+    return MaskAwareRecognizer(teacher.eval(), student.eval(), deoccluder.eval(), config.get("thresholds"),
+                               config.get("masked_embedding", "student"))
 
 
 def _register() -> None:
