@@ -90,7 +90,9 @@ CROSSFIT = [
     ("teacher on completed faces", "crossfit-teacher+deocclusion", "crossfit-teacher+deocclusion"),
     ("student, instance loss only", "crossfit-student-instance", "crossfit-student-instance"),
     ("student, instance + pair + triplet (RKD)", "crossfit-student-rkd", "crossfit-student-rkd"),
-    ("maskface_v1: full method (+ identity-centred soft term)", "crossfit-student-full", "crossfit-student-full"),
+    ("student, full method (+ identity-centred soft term)", "crossfit-student-full", "crossfit-student-full"),
+    ("**maskface_v1**: full student + teacher on completed faces, averaged", "crossfit-maskface_v1",
+     "crossfit-maskface_v1"),
 ]
 #: the same rows on each half alone: (models trained on folds 1-5, pairs of folds 6-10) and the reverse
 HELD_OUT_HALF = [
@@ -98,7 +100,8 @@ HELD_OUT_HALF = [
     ("teacher on completed faces (deocclusion_v1)", "lfw-folds6-10-dlib_resnet_v1+deocclusion_v1"),
     ("student, instance loss only", "lfw-folds6-10-maskface_v1-instance"),
     ("student, instance + pair + triplet (RKD)", "lfw-folds6-10-maskface_v1-rkd"),
-    ("maskface_v1: full method (+ identity-centred soft term)", "lfw-folds6-10-maskface_v1-full"),
+    ("student, full method (+ identity-centred soft term)", "lfw-folds6-10-maskface_v1-full"),
+    ("**maskface_v1**: full student + teacher on completed faces, averaged", "lfw-folds6-10-maskface_v1"),
 ]
 OTHER_HALF = [(label, folder.replace("folds6-10", "folds1-5")) for label, folder in HELD_OUT_HALF]
 
@@ -111,22 +114,29 @@ CROSSFIT_COMMANDS = [
     "'data.folds=[6,7,8,9,10]'",
     "mkdir runs/deoccluder-f6-10 && cp runs/occlusion-f6-10/occlusion_estimator.safetensors "
     "runs/deocclusion-f6-10/deocclusion_generator.safetensors runs/deoccluder-f6-10/",
-    "maskface train distill --config configs/distill.yaml --data ../shared/data --out runs/distill-B-full "
+    "maskface train distill --config configs/distill.yaml --data ../shared/data --out runs/distill-B-ensemble "
     "'data.folds=[6,7,8,9,10]' deocclusion=deocclusion_v1=runs/deoccluder-f6-10",
+    "# the ablation students (embedding completed faces alone): the same command with --out runs/distill-B-full "
+    "masked_embedding=student, --out runs/distill-B-instance loss.soft=0 loss.rkd_distance=0 loss.rkd_angle=0, "
+    "--out runs/distill-B-rkd loss.soft=0 masked_embedding=student; and for the folds 1-5 half without the "
+    "data.folds and deocclusion overrides (runs/distill-A-*)",
     "# each half, once with -s U-U -s M-U -s M-M and once with -s M-U -s M-M --oracle-alignment",
     "maskface eval lfw --data ../shared/data --folds 1-5 -m dlib_resnet_v1 "
     "--out docs/results/lfw-folds1-5-dlib_resnet_v1",
     "maskface eval lfw --data ../shared/data --folds 1-5 -m dlib_resnet_v1+deocclusion_v1=runs/deoccluder-f6-10 "
     "--out docs/results/lfw-folds1-5-dlib_resnet_v1+deocclusion_v1",
-    "maskface eval lfw --data ../shared/data --folds 1-5 -m maskface_v1=runs/distill-B-full/student.safetensors "
-    "--out docs/results/lfw-folds1-5-maskface_v1-full",
+    "maskface eval lfw --data ../shared/data --folds 1-5 -m maskface_v1=runs/distill-B-ensemble/student.safetensors "
+    "--out docs/results/lfw-folds1-5-maskface_v1",
+    "# ablation students: -m maskface_v1=runs/distill-B-{full,instance,rkd}/student.safetensors "
+    "--out docs/results/lfw-folds1-5-maskface_v1-{full,instance,rkd} (folds 6-10: runs/distill-A-*)",
     "# pooled: a folds 6-10 run (models of folds 1-5) with the folds 1-5 run (models of folds 6-10)",
     "maskface eval pool docs/results/lfw-folds6-10-dlib_resnet_v1 docs/results/lfw-folds1-5-dlib_resnet_v1 "
     "--out docs/results/crossfit-teacher",
     "maskface eval pool docs/results/lfw-folds6-10-dlib_resnet_v1+deocclusion_v1 "
     "docs/results/lfw-folds1-5-dlib_resnet_v1+deocclusion_v1 --out docs/results/crossfit-teacher+deocclusion",
-    "maskface eval pool docs/results/lfw-folds6-10-maskface_v1-full docs/results/lfw-folds1-5-maskface_v1-full "
-    "--out docs/results/crossfit-student-full",
+    "maskface eval pool docs/results/lfw-folds6-10-maskface_v1 docs/results/lfw-folds1-5-maskface_v1 "
+    "--out docs/results/crossfit-maskface_v1",
+    "# and likewise lfw-folds*-maskface_v1-{full,instance,rkd} -> crossfit-student-{full,instance,rkd}",
 ]
 
 
