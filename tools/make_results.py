@@ -117,7 +117,8 @@ CROSSFIT_COMMANDS = [
     "maskface train distill --config configs/distill.yaml --data ../shared/data --out runs/distill-B-ensemble "
     "'data.folds=[6,7,8,9,10]' deocclusion=deocclusion_v1=runs/deoccluder-f6-10",
     "# the ablation students (embedding completed faces alone): the same command with --out runs/distill-B-full "
-    "masked_embedding=student, --out runs/distill-B-instance loss.soft=0 loss.rkd_distance=0 loss.rkd_angle=0, "
+    "masked_embedding=student, --out runs/distill-B-instance loss.soft=0 loss.rkd_distance=0 loss.rkd_angle=0 "
+    "masked_embedding=student, "
     "--out runs/distill-B-rkd loss.soft=0 masked_embedding=student; and for the folds 1-5 half without the "
     "data.folds and deocclusion overrides (runs/distill-A-*)",
     "# each half, once with -s U-U -s M-U -s M-M and once with -s M-U -s M-M --oracle-alignment",
