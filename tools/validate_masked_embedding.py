@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from rich.progress import track
+from sklearn.metrics.pairwise import euclidean_distances
 
 from maskface.data.folders import read_identity_folders, read_yale
 from maskface.errors import MaskfaceError
@@ -25,8 +26,9 @@ from maskface.eval.metrics import eer, fnmr_at_fmr
 from maskface.face.pipeline import FacePipeline
 from maskface.io.images import load_image
 from maskface.masks.synth import MaskSynthesizer, mask_key
-from maskface.models.deocclusion import chips_to_tensor
+from maskface.models.embedder import TorchEmbedder
 from maskface.models.mask_aware import STUDENT_FILE, MaskAwareRecognizer, load_mask_aware
+from maskface.models.registry import model_info
 from maskface.models.weights import shipped_weights
 
 
@@ -46,15 +48,8 @@ def chips(dataset, pipeline: FacePipeline, synthesizer: MaskSynthesizer):
     return np.stack(clean), np.stack(masked), np.array(labels)
 
 
-@torch.no_grad()
 def embed(recognizer: torch.nn.Module, chips: np.ndarray) -> np.ndarray:
-    return np.concatenate([recognizer(chips_to_tensor(chips[i:i + 32]) * 255).numpy()
-                           for i in range(0, len(chips), 32)])
-
-
-def distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    squared = (a**2).sum(1)[:, None] + (b**2).sum(1)[None] - 2 * a @ b.T
-    return np.sqrt(np.maximum(squared, 0))
+    return TorchEmbedder(recognizer, model_info("maskface_v1").spec).embed_chips(chips)
 
 
 def rates(dist: np.ndarray, same: np.ndarray, keep: np.ndarray) -> str:
@@ -94,8 +89,8 @@ def main() -> None:
                   "| masked faces embedded by | M-U | M-M |", "|---|---:|---:|"]
         for label, model in models.items():
             vectors = embed(model, masked)
-            lines.append(f"| {label} | {rates(distances(vectors, reference), same, not_self)} | "
-                         f"{rates(distances(vectors, vectors), same, upper)} |")
+            lines.append(f"| {label} | {rates(euclidean_distances(vectors, reference), same, not_self)} | "
+                         f"{rates(euclidean_distances(vectors, vectors), same, upper)} |")
         lines.append("")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("# How maskface_v1 embeds masked faces: validation on AT&T/ORL and Yale\n\n"

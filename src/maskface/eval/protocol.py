@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+from sklearn.metrics.pairwise import euclidean_distances
 
 from maskface.apps.batch import BatchReport, run_batch, worker_pipeline
 from maskface.data.pairs import Pair
@@ -278,7 +279,7 @@ def identification(people: dict[str, list[Path]], cache: EmbeddingCache, setting
         q /= np.linalg.norm(q, axis=1, keepdims=True)
         similarity = q @ g.T
     else:
-        similarity = -np.sqrt(np.maximum((q**2).sum(1)[:, None] + (g**2).sum(1)[None] - 2 * q @ g.T, 0))
+        similarity = -euclidean_distances(q, g)
     gallery_labels = np.array([gallery_ids[i] for i in g_keep])
     probe_labels = np.array([n for _, n in p_keep])
     in_gallery = np.isin(probe_labels, gallery_labels)

@@ -148,8 +148,9 @@ def impostor_thresholds(embeddings: np.ndarray, people: np.ndarray, masked: np.n
                         fmrs: tuple[float, ...]) -> dict[str, dict[str, float]]:
     """``{"M-U": {"1e-3": d, ...}, ...}``: per pair type, the distance below which a fraction ``fmr`` of its
     different-identity pairs fall."""
-    squared = (embeddings**2).sum(1)
-    distances = np.sqrt(np.maximum(squared[:, None] + squared[None] - 2 * embeddings @ embeddings.T, 0))
+    from sklearn.metrics.pairwise import euclidean_distances
+
+    distances = euclidean_distances(embeddings)
     upper = np.triu(np.ones(len(embeddings), dtype=bool), k=1)
     impostor = upper & (people[:, None] != people[None])
     kind = masked.astype(int)[:, None] + masked.astype(int)[None]  # 0: U-U, 1: M-U, 2: M-M
