@@ -123,7 +123,8 @@ def _split_run(run_dir: Path, out: Path, fold_sets: list[set[int]]) -> list[Path
     for n, folds in enumerate(fold_sets):
         keep = np.isin(scores.folds, sorted(folds))
         part = PairScores(scores.scores[keep], scores.labels[keep], scores.folds[keep], 0, {"a": {"hog": 1}})
-        half, result = pooled_report(f"model-{n}", report["scenario"], [part], report["masks"], report["face"])
+        half, result = pooled_report(f"model-{n}", report["scenario"], [part], report["masks"], report["face"],
+                                     report.get("pipeline", 2))
         folders.append(out / f"half-{n}" / run_dir.name)
         write_run(folders[-1], half, result, [p for p, k in zip(pairs, keep) if k])
     return folders
@@ -149,6 +150,12 @@ def test_pool_runs_reproduces_the_ten_fold_report(tmp_path):
     other["masks"]["oracle_alignment"] = not other["masks"]["oracle_alignment"]
     (halves[1] / "report.json").write_text(json.dumps(other))
     with pytest.raises(ValueError, match="masks differs"):
+        pool_runs(halves)
+    # Nor runs whose faces were found by different versions of the front end.
+    other["masks"]["oracle_alignment"] = not other["masks"]["oracle_alignment"]
+    other["pipeline"] = 99
+    (halves[1] / "report.json").write_text(json.dumps(other))
+    with pytest.raises(ValueError, match="pipeline differs"):
         pool_runs(halves)
 
 

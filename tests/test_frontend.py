@@ -8,7 +8,8 @@ import pytest
 
 from maskface.errors import NoFaceError
 from maskface.eval.frontend import nme, synthetic_lfw
-from maskface.face.pipeline import FaceConfig, FacePipeline
+from maskface.face.detect import Detection
+from maskface.face.pipeline import FaceConfig, FacePipeline, merge_detections
 from maskface.face.robust import gradient_histograms, mask_features, shipped_mask_classifier
 from maskface.masks.synth import MaskSynthesizer
 
@@ -26,6 +27,17 @@ def test_nme_is_mean_point_error_over_eye_distance():
     truth = np.array([[100, 50], [80, 50], [-10, 50], [10, 50], [45, 90]], float)  # eye centres 90 px apart
     shifted = truth + [9, 0]
     assert nme(shifted, truth) == pytest.approx(0.1)
+
+
+def test_merge_keeps_each_detectors_boxes_above_its_threshold_where_no_standard_box_covers_them():
+    hog = Detection((0, 0, 100, 100), 0.2, "hog+1")
+    hog_weak = Detection((600, 0, 700, 100), -0.2, "hog+1")  # below HOG's threshold
+    masked_same_face = Detection((10, 10, 110, 110), 0.5, "masked-hog+1")  # centre inside the HOG box: dropped
+    masked_new_face = Detection((300, 0, 400, 100), -0.4, "masked-hog+1")
+    found = [masked_new_face, masked_same_face, hog_weak, hog]
+    assert merge_detections(found, (0.0, -0.5)) == [hog, masked_new_face]
+    assert merge_detections(found, (0.0, -0.3)) == [hog]
+    assert merge_detections(found, (-0.3, -0.5)) == [hog_weak, hog, masked_new_face]
 
 
 def test_cascade_reports_mask_probability_on_clean_and_masked_faces(lfw_faces):

@@ -521,18 +521,25 @@ def eval_compare(runs: Annotated[list[Path], typer.Argument(help="Run folders wr
 
 
 @train_app.command("frontend")
-def train_frontend_cmd(out_dir: Annotated[Path, typer.Option("--out", help="Folder for the three model files.")],
+def train_frontend_cmd(out_dir: Annotated[Path, typer.Option("--out", help="Folder for the model files.")],
                        data: DataOpt = None,
                        folds: Annotated[str, typer.Option(help="LFW View 2 folds whose people train.")] = "1-8",
                        max_images: Annotated[int, typer.Option(help="Training photos (drawn at random).")] = 2000,
                        seed: Annotated[int, typer.Option(help="Seed of the photo draw and the masks.")] = 0,
+                       only: Annotated[list[str] | None, typer.Option(
+                           help="Train only these models (repeatable): detector, landmarks, classifier.")] = None,
                        workers: Workers = 0) -> None:
-    """Train the mask-robust detector, 5-point landmark model and mask classifier (teacher-student on masks)."""
+    """Train the mask-robust detectors, 5-point landmark model and mask classifier (teacher-student on masks)."""
     from maskface.apps.batch import default_workers
     from maskface.face.frontend_training import FrontendTrainConfig, train_frontend
 
+    models = FrontendTrainConfig.models
+    unknown = sorted(set(only or []) - set(models))
+    if unknown:
+        raise _error(f"--only: unknown model(s) {unknown}; choose from {list(models)}", 2)
     config = FrontendTrainConfig(folds=tuple(_parse_folds(folds)), max_images=max_images, seed=seed,
-                                 workers=workers or default_workers())
+                                 workers=workers or default_workers(),
+                                 models=tuple(m for m in models if m in (only or models)))
     try:
         record = train_frontend(data, out_dir, config)
     except MaskfaceError as exc:

@@ -23,7 +23,7 @@ from maskface.apps.batch import BatchReport, run_batch, worker_pipeline
 from maskface.data.lfw import LFW
 from maskface.face.align import dlib_chip_matrix, warp_chip
 from maskface.face.detect import Detection, HogDetector
-from maskface.face.frontend_training import label_photo, masked_version
+from maskface.face.frontend_training import fold_photos, label_photo, masked_version
 from maskface.face.landmarks import LandmarkPredictor
 from maskface.face.pipeline import FaceConfig, FacePipeline
 from maskface.face.robust import shipped_mask_classifier, shipped_masked_landmarks
@@ -73,8 +73,7 @@ def _measure_one(task: tuple[str, int]) -> dict:
 def synthetic_lfw(data: str | Path, folds: list[int], max_images: int, seed: int, workers: int) -> dict:
     """Detection rate, NME and classifier accuracy on masked photos of held-out LFW people."""
     lfw = LFW.find(data)
-    people = sorted(lfw.people_of_folds(folds))
-    paths = sorted(str(p) for name in people for p in (lfw.root / name).glob("*.jpg"))
+    paths = fold_photos(lfw, folds)
     paths = paths[:: max(1, len(paths) // max_images)][:max_images]
     report = BatchReport()
     rows = [r for _, r in run_batch([(p, seed) for p in paths], _measure_one, FaceConfig(mask_robust=False),

@@ -225,12 +225,13 @@ def crossfit_verification(halves: list[tuple[list[Pair], EmbeddingCache]], scena
         model = "; ".join(f"{c.model} on folds {fold_span({p.fold for p in ps})}" for ps, c in halves)
     else:
         model = cache.model
-    return pooled_report(model, scenario, parts, asdict(setting), asdict(cache.face))
+    return pooled_report(model, scenario, parts, asdict(setting), asdict(cache.face), PIPELINE_VERSION)
 
 
-def pooled_report(model: str, scenario: str, parts: list[PairScores], masks: dict | None,
-                  face: dict) -> tuple[dict, PairScores]:
-    """One verification report (keys of ``report.json``) over the pooled scores of several parts."""
+def pooled_report(model: str, scenario: str, parts: list[PairScores], masks: dict | None, face: dict,
+                  pipeline: int) -> tuple[dict, PairScores]:
+    """One verification report (keys of ``report.json``) over the pooled scores of several parts; ``pipeline`` is
+    the face front end's :data:`~maskface.face.pipeline.PIPELINE_VERSION` that found and aligned the faces."""
     result = PairScores(np.concatenate([p.scores for p in parts]), np.concatenate([p.labels for p in parts]),
                         np.concatenate([p.folds for p in parts]), sum(p.failed_pairs for p in parts),
                         _merge_counts([p.detectors for p in parts]))
@@ -238,7 +239,7 @@ def pooled_report(model: str, scenario: str, parts: list[PairScores], masks: dic
     folds = np.arange(len(result.scores)) % 10 + 1 if single_fold else result.folds
     report = {"model": model, "scenario": scenario, **verification_report(result.scores, result.labels, folds),
               "failures": result.failed_pairs, "detectors": result.detectors,
-              "masks": masks if scenario != "U-U" else None, "face": face}
+              "masks": masks if scenario != "U-U" else None, "face": face, "pipeline": pipeline}
     if single_fold:
         report["folds_note"] = "the pairs file has no folds: 10 folds were assigned round-robin"
     return report, result

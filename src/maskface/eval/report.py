@@ -80,6 +80,12 @@ def load_scores(run_dir: Path) -> tuple[dict, PairScores, list[Pair]]:
     return report, scores, pairs
 
 
+def report_value(report: dict, key: str):
+    """A key of a ``report.json``; reports written before the front end's version was recorded were made with
+    version 2."""
+    return report.get(key, 2) if key == "pipeline" else report.get(key)
+
+
 def pool_runs(run_dirs: list[Path]) -> tuple[dict, PairScores, list[Pair]]:
     """Cross-fitting from finished runs: runs of one scenario on disjoint folds, each scored by its own model,
     pooled into one report with the usual 10-fold accuracy (the same numbers as ``crossfit_verification``)."""
@@ -87,8 +93,8 @@ def pool_runs(run_dirs: list[Path]) -> tuple[dict, PairScores, list[Pair]]:
     first = runs[0][0]
     seen: set[int] = set()
     for run_dir, (report, scores, _) in zip(run_dirs, runs):
-        for key in ("scenario", "masks", "face"):
-            if report.get(key) != first.get(key):
+        for key in ("scenario", "masks", "face", "pipeline"):
+            if report_value(report, key) != report_value(first, key):
                 raise ValueError(f"{run_dir}: its {key} differs from {run_dirs[0]}'s; only runs of one protocol "
                                  "can be pooled")
         folds = set(scores.folds.tolist())
@@ -97,7 +103,7 @@ def pool_runs(run_dirs: list[Path]) -> tuple[dict, PairScores, list[Pair]]:
         seen |= folds
     model = "; ".join(f"{r['model']} on folds {fold_span(set(s.folds.tolist()))}" for r, s, _ in runs)
     report, result = pooled_report(model, first["scenario"], [s for _, s, _ in runs], first.get("masks"),
-                                   first["face"])
+                                   first["face"], report_value(first, "pipeline"))
     return report, result, [pair for _, _, pairs in runs for pair in pairs]
 
 

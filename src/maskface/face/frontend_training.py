@@ -33,7 +33,13 @@ from maskface.face.align import dlib_chip_matrix, warp_chip
 from maskface.face.detect import Detection, HogDetector
 from maskface.face.landmarks import LandmarkPredictor
 from maskface.face.pipeline import FaceConfig
-from maskface.face.robust import CLASSIFIER_FILE, DETECTOR_FILE, LANDMARKS_FILE, MaskClassifier, mask_features
+from maskface.face.robust import (
+    CLASSIFIER_FILE,
+    DETECTOR_FILE,
+    LANDMARKS_FILE,
+    MaskClassifier,
+    mask_features,
+)
 from maskface.io.images import load_image
 from maskface.masks.synth import mask_key, shared_synthesizer
 
@@ -46,7 +52,7 @@ class FrontendTrainConfig:
     max_images: int = 2000
     masked_fraction: float = 0.75
     seed: int = 0
-    detector_c: float = 5.0
+    detector_c: float = 20.0
     detector_epsilon: float = 0.01
     landmark_trees: int = 300
     landmark_depth: int = 4
@@ -54,6 +60,8 @@ class FrontendTrainConfig:
     landmark_oversampling: int = 10
     classifier_c: float = 0.1
     workers: int = 2
+    #: Which models to train (all three by default; a subset retrains one without touching the others).
+    models: tuple[str, ...] = ("detector", "landmarks", "classifier")
 
 
 @dataclass
@@ -108,18 +116,36 @@ def chip_pair(task: tuple[Labelled, int]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _rects(boxes) -> list[dlib.rectangle]:
-    return [dlib.rectangle(*b) for b in boxes]
+    return [dlib.rectangle(*(round(v) for v in b)) for b in boxes]
+
+
+def _train_detector(images: list[np.ndarray], boxes: list[list[dlib.rectangle]], c: float,
+                    config: FrontendTrainConfig) -> dlib.fhog_object_detector:
+    """dlib's fHOG + structural SVM trainer, with left-right flips (faces are symmetric enough)."""
+    options = dlib.simple_object_detector_training_options()
+    options.C, options.epsilon, options.num_threads = c, config.detector_epsilon, config.workers
+    options.add_left_right_image_flips = True
+    return dlib.train_simple_object_detector(images, boxes, options)
+
+
+def fold_photos(lfw: LFW, folds: list[int]) -> list[str]:
+    """Every photo of the people in the given View 2 folds, sorted."""
+    return sorted(str(p) for name in sorted(lfw.people_of_folds(folds)) for p in (lfw.root / name).glob("*.jpg"))
+
+
+def training_photos(lfw: LFW, config: FrontendTrainConfig, rng: np.random.Generator | None = None) -> list[str]:
+    """The photos the recipe trains on: ``max_images`` drawn from the training folds with the recipe's seed."""
+    rng = np.random.default_rng(config.seed) if rng is None else rng
+    paths = fold_photos(lfw, list(config.folds))
+    return sorted(rng.choice(paths, size=min(config.max_images, len(paths)), replace=False).tolist())
 
 
 def train_frontend(data: str | Path, out_dir: str | Path, config: FrontendTrainConfig) -> dict:
     """Label, render, train the three models into ``out_dir`` and return the training record."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    lfw = LFW.find(data)
-    people = sorted(lfw.people_of_folds(list(config.folds)))
-    paths = sorted(str(p) for name in people for p in (lfw.root / name).glob("*.jpg"))
     rng = np.random.default_rng(config.seed)
-    paths = sorted(rng.choice(paths, size=min(config.max_images, len(paths)), replace=False).tolist())
+    paths = training_photos(LFW.find(data), config, rng)
     record: dict = {"config": asdict(config), "timings_s": {}}
     start = time.perf_counter()
     report = BatchReport()
@@ -137,41 +163,41 @@ def train_frontend(data: str | Path, out_dir: str | Path, config: FrontendTrainC
         masked_images.append(with_mask)
     record["timings_s"]["render"] = time.perf_counter() - start
 
-    console.print(f"training the masked-face detector on {len(images)} photos ...")
-    start = time.perf_counter()
-    options = dlib.simple_object_detector_training_options()
-    options.C, options.epsilon, options.num_threads = config.detector_c, config.detector_epsilon, config.workers
-    options.add_left_right_image_flips = True
-    detector = dlib.train_simple_object_detector(images, [_rects(s.boxes) for s in samples], options)
-    detector.save(str(out_dir / DETECTOR_FILE))
-    record["timings_s"]["detector"] = time.perf_counter() - start
+    if "detector" in config.models:
+        console.print(f"training the masked-face detector on {len(images)} photos ...")
+        start = time.perf_counter()
+        boxes = [_rects(s.boxes) for s in samples]
+        _train_detector(images, boxes, config.detector_c, config).save(str(out_dir / DETECTOR_FILE))
+        record["timings_s"]["detector"] = time.perf_counter() - start
 
-    console.print(f"training the 5-point landmark model on {len(masked_images)} masked photos ...")
-    start = time.perf_counter()
-    sp_options = dlib.shape_predictor_training_options()
-    sp_options.num_trees_per_cascade_level = config.landmark_trees
-    sp_options.tree_depth = config.landmark_depth
-    sp_options.cascade_depth = config.landmark_cascades
-    sp_options.oversampling_amount = config.landmark_oversampling
-    sp_options.num_threads, sp_options.random_seed = config.workers, str(config.seed)
-    detections = [[dlib.full_object_detection(dlib.rectangle(*s.box), [dlib.point(round(x), round(y))
-                                                                        for x, y in s.points])] for s in samples]
-    predictor = dlib.train_shape_predictor(masked_images, detections, sp_options)
-    predictor.save(str(out_dir / LANDMARKS_FILE))
-    record["timings_s"]["landmarks"] = time.perf_counter() - start
+    if "landmarks" in config.models:
+        console.print(f"training the 5-point landmark model on {len(masked_images)} masked photos ...")
+        start = time.perf_counter()
+        sp_options = dlib.shape_predictor_training_options()
+        sp_options.num_trees_per_cascade_level = config.landmark_trees
+        sp_options.tree_depth = config.landmark_depth
+        sp_options.cascade_depth = config.landmark_cascades
+        sp_options.oversampling_amount = config.landmark_oversampling
+        sp_options.num_threads, sp_options.random_seed = config.workers, str(config.seed)
+        detections = [[dlib.full_object_detection(dlib.rectangle(*s.box), [dlib.point(round(x), round(y))
+                                                                            for x, y in s.points])] for s in samples]
+        predictor = dlib.train_shape_predictor(masked_images, detections, sp_options)
+        predictor.save(str(out_dir / LANDMARKS_FILE))
+        record["timings_s"]["landmarks"] = time.perf_counter() - start
 
-    start = time.perf_counter()
-    pairs = [p for _, p in run_batch([(s, config.seed) for s in samples], chip_pair, FaceConfig(mask_robust=False),
-                                     workers=config.workers, description="chips for the mask classifier",
-                                     report=BatchReport())]
-    features = np.stack([mask_features(c) for pair in pairs for c in pair])
-    labels = np.tile([0, 1], len(pairs))
-    mean, scale = features.mean(0), features.std(0) + 1e-6
-    model = LogisticRegression(C=config.classifier_c, max_iter=2000).fit((features - mean) / scale, labels)
-    classifier = MaskClassifier(mean, scale, model.coef_[0].astype(np.float32), float(model.intercept_[0]))
-    classifier.save(out_dir / CLASSIFIER_FILE, trained_on=f"LFW View 2 folds {list(config.folds)}, "
-                                                          f"{len(pairs)} clean + {len(pairs)} masked chips")
-    record["classifier_train_accuracy"] = float(model.score((features - mean) / scale, labels))
-    record["timings_s"]["classifier"] = time.perf_counter() - start
+    if "classifier" in config.models:
+        start = time.perf_counter()
+        pairs = [p for _, p in run_batch([(s, config.seed) for s in samples], chip_pair, FaceConfig(mask_robust=False),
+                                         workers=config.workers, description="chips for the mask classifier",
+                                         report=BatchReport())]
+        features = np.stack([mask_features(c) for pair in pairs for c in pair])
+        labels = np.tile([0, 1], len(pairs))
+        mean, scale = features.mean(0), features.std(0) + 1e-6
+        model = LogisticRegression(C=config.classifier_c, max_iter=2000).fit((features - mean) / scale, labels)
+        classifier = MaskClassifier(mean, scale, model.coef_[0].astype(np.float32), float(model.intercept_[0]))
+        classifier.save(out_dir / CLASSIFIER_FILE, trained_on=f"LFW View 2 folds {list(config.folds)}, "
+                                                              f"{len(pairs)} clean + {len(pairs)} masked chips")
+        record["classifier_train_accuracy"] = float(model.score((features - mean) / scale, labels))
+        record["timings_s"]["classifier"] = time.perf_counter() - start
     (out_dir / "frontend_training.json").write_text(json.dumps(record, indent=2) + "\n")
     return record

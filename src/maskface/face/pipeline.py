@@ -10,16 +10,16 @@ Policy (``FaceConfig``):
   The detector that produced each face is reported (``hog``, ``hog+1``, ``center``, ``aligned``), so fallbacks
   are always counted, never silent.
 * ``aligned=True`` skips detection: the input already is a chip and is only resized to the chip size.
-* **masks** (``mask_robust=True``, default): when the standard detector finds nothing, maskface's own detector,
-  trained on masked faces, looks next (``masked-hog``); every face's dlib chip goes through a mask classifier, and a
-  face found by the masked detector or judged masked gets its 5 points from maskface's masked-face landmark model
+* **masks** (``mask_robust=True``, default): maskface's own detector, trained on masked faces, scans the same HOG
+  pyramid as the standard one (``masked-hog``). Every face's dlib chip goes through a mask classifier, and a face
+  found by the masked-face detector or judged masked gets its 5 points from maskface's masked-face landmark model
   instead of the standard one. ``Face.mask_probability`` reports the classifier's output.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import cv2
 import dlib
@@ -30,9 +30,15 @@ from maskface.face.align import arcface_chip_matrix, dlib_chip_matrix, warp_chip
 from maskface.face.detect import Detection, HogDetector, create_detector, shrink_for_detection
 from maskface.face.landmarks import LandmarkPredictor
 
+if TYPE_CHECKING:
+    from maskface.face.robust import RobustModels
+
 #: Bump whenever a change alters which faces are found or how they are aligned: cached evaluation embeddings are
-#: keyed by it (2: both detectors scan one shared HOG pyramid).
-PIPELINE_VERSION = 2
+#: keyed by it (2: both detectors scan one shared HOG pyramid; 3: the masked-face detector retrained at C = 20).
+PIPELINE_VERSION = 3
+
+#: What each detector of a mask-robust pass is called in ``Detection.detector`` (a fallback pass adds ``+1``).
+DETECTOR_NAMES = ("hog", "masked-hog")
 
 #: Fraction of the image side that the ``center`` fallback box spans (LFW's faces fill about 45 % of the crop).
 CENTER_BOX_FRACTION = 0.45
@@ -52,9 +58,9 @@ class FaceConfig:
     fallback: tuple[str, ...] = ("upsample",)
     aligned: bool = False
     mask_robust: bool = True
-    #: Score threshold of the masked-face detector. It only looks where HOG found nothing, so it may be lenient:
-    #: at -0.5 it finds 98 % of the held-out masked faces HOG misses and fired on none of 149 LFW photos whose
-    #: faces were blacked out (docs/models.md).
+    #: Score threshold of the masked-face detector. Its boxes are kept only where no HOG box covers them, so it
+    #: may be lower than HOG's 0; chosen on LFW photos the front end never trained on, against false fires on
+    #: photos whose faces were removed (tools/select_masked_detector.py, docs/models.md).
     masked_threshold: float = -0.5
 
 
@@ -98,67 +104,66 @@ class FacePipeline:
             raise ValueError(f"unknown fallback(s) {sorted(unknown)}; use 'upsample' and/or 'center'")
         self.detector = None if cfg.aligned else create_detector(cfg.detector, cfg.upsample)
         self.predictor = None if cfg.aligned else LandmarkPredictor(cfg.landmarks)
-        self.robust = None
+        self.robust: RobustModels | None = None
         if cfg.mask_robust and not cfg.aligned:
-            from maskface.face import robust
+            from maskface.face.robust import RobustModels
 
-            self.robust = (robust.shipped_masked_detector(), robust.shipped_masked_landmarks(),
-                           robust.shipped_mask_classifier())
+            self.robust = RobustModels.shipped()
 
     # -- detection ---------------------------------------------------------------------------------------------
     def detect(self, image: np.ndarray) -> list[Detection]:
         """All faces the detectors find, trying the configured fallbacks when they find none."""
         assert self.detector is not None, "detect() is not available in aligned mode"
-        found = self._search(image, self.config.upsample)
+        found = self.search_pass(image, self.config.upsample, self.config.masked_threshold)
         for fallback in self.config.fallback:
             if found:
                 break
             if fallback == "upsample":
-                found = self._search(image, self.config.upsample + 1)
+                found = self.search_pass(image, self.config.upsample + 1, self.config.masked_threshold)
             elif fallback == "center":
                 found = [center_box(image.shape)]
         return found
 
-    def _search(self, image: np.ndarray, upsample: int) -> list[Detection]:
-        """One detection pass. With the mask-robust models and HOG, both detectors scan one shared HOG pyramid
-        (dlib's ``run_multiple``), so a masked face is found even when an unmasked face stands beside it; a
-        masked-face box that overlaps a standard one is dropped. Otherwise the masked-face detector looks only
-        where the standard detector found nothing."""
+    def search_pass(self, image: np.ndarray, upsample: int, masked_threshold: float) -> list[Detection]:
+        """One detection pass. With the mask-robust models and HOG, the detectors scan one shared HOG pyramid
+        (dlib's ``run_multiple``), so a masked face is found even when an unmasked face stands beside it; see
+        :func:`merge_detections` for which boxes are kept. Otherwise the masked-face detector looks only where the
+        standard detector found nothing."""
         if self.robust is None:
             return self.detector(image, upsample=upsample)
         if not isinstance(self.detector, HogDetector):
-            return self.detector(image, upsample=upsample) or self._masked_only(image, upsample)
-        small, factor = shrink_for_detection(image)
-        threshold = min(self.config.masked_threshold, self.detector.threshold)
-        rects, scores, which = dlib.fhog_object_detector.run_multiple(
-            [self.detector.dlib_detector, self.robust[0]], small, upsample, threshold)
-        extra = "" if upsample == self.config.upsample else f"+{upsample - self.config.upsample}"
-        standard, masked = [], []
-        for rect, score, index in zip(rects, scores, which):
-            if index == 0 and score >= self.detector.threshold:
-                standard.append(Detection.from_dlib(rect, factor, score, f"hog{extra}"))
-            elif index == 1 and score >= self.config.masked_threshold:
-                masked.append(Detection.from_dlib(rect, factor, score, f"masked-hog{extra}"))
-        return standard + [m for m in masked if not any(_overlaps(m, s) for s in standard)]
+            return self.detector(image, upsample=upsample) or self._masked_only(image, upsample, masked_threshold)
+        thresholds = (self.detector.threshold, masked_threshold)
+        return merge_detections(self.scan(image, upsample, min(thresholds)), thresholds)
 
-    def _masked_only(self, image: np.ndarray, upsample: int) -> list[Detection]:
+    def scan(self, image: np.ndarray, upsample: int, floor: float) -> list[Detection]:
+        """Every box the standard and the masked-face detector score at or above ``floor``, in one shared HOG
+        pyramid (dlib's non-maximum suppression runs over both detectors' boxes together)."""
         small, factor = shrink_for_detection(image)
-        rects, scores, _ = self.robust[0].run(small, upsample, self.config.masked_threshold)
+        rects, scores, which = dlib.fhog_object_detector.run_multiple(
+            [self.detector.dlib_detector, self.robust.masked_detector], small, upsample, floor)
+        extra = "" if upsample == self.config.upsample else f"+{upsample - self.config.upsample}"
+        return [Detection.from_dlib(rect, factor, score, f"{DETECTOR_NAMES[index]}{extra}")
+                for rect, score, index in zip(rects, scores, which)]
+
+    def _masked_only(self, image: np.ndarray, upsample: int, masked_threshold: float) -> list[Detection]:
+        small, factor = shrink_for_detection(image)
+        rects, scores, _ = self.robust.masked_detector.run(small, upsample, masked_threshold)
         extra = "" if upsample == self.config.upsample else f"+{upsample - self.config.upsample}"
         return [Detection.from_dlib(r, factor, s, f"masked-hog{extra}") for r, s in zip(rects, scores)]
 
     def landmarks(self, image: np.ndarray, detection: Detection) -> tuple[np.ndarray, float | None]:
         """Landmarks of a detected face and its mask probability (None without the mask-robust models).
 
-        Faces from the masked-face detector, and faces the classifier finds masked, get the 5 points of the
+        Faces from maskface's masked-face detector, and faces the classifier finds masked, get the 5 points of the
         masked-face landmark model; the others keep the standard model's points.
         """
         points = self.predictor(image, detection)
         if self.robust is None:
             return points, None
-        _, masked_landmarks, classifier = self.robust
+        masked_landmarks, classifier = self.robust.landmarks, self.robust.classifier
         probability = float(classifier.probability(quick_chip(image, dlib_chip_matrix(points), 150))[0])
-        if detection.detector.startswith("masked") or probability >= classifier.threshold:
+        if detection.detector.split("+")[0] in DETECTOR_NAMES[1:] or probability >= classifier.threshold:
             shape = masked_landmarks(image, detection.to_dlib())
             points = np.array([[p.x, p.y] for p in shape.parts()], dtype=np.float64)
         return points, probability
@@ -214,6 +219,17 @@ class FacePipeline:
             face.faces_found, face.mask_probability = len(detections), probability
             faces.append(face)
         return faces
+
+
+def merge_detections(detections: list[Detection], thresholds: tuple[float, float]) -> list[Detection]:
+    """The boxes of a mask-robust pass that are kept: each detector's boxes at or above its threshold, the standard
+    detector's first, then the masked-face detector's where no standard box covers the same face."""
+    kept: list[Detection] = []
+    for index, threshold in enumerate(thresholds):
+        name = DETECTOR_NAMES[index]
+        mine = [d for d in detections if d.detector.split("+")[0] == name and d.score >= threshold]
+        kept += [d for d in mine if not any(_overlaps(d, k) for k in kept)]
+    return kept
 
 
 def _overlaps(a: Detection, b: Detection) -> bool:

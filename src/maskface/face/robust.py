@@ -105,6 +105,19 @@ def shipped_masked_detector() -> dlib.fhog_object_detector:
     return dlib.fhog_object_detector(str(weights_path(DETECTOR_FILE)))
 
 
+@dataclass(frozen=True)
+class RobustModels:
+    """The mask-robust front end's models, as the face pipeline uses them."""
+
+    masked_detector: dlib.fhog_object_detector
+    landmarks: dlib.shape_predictor
+    classifier: MaskClassifier
+
+    @classmethod
+    def shipped(cls) -> RobustModels:
+        return cls(shipped_masked_detector(), shipped_masked_landmarks(), shipped_mask_classifier())
+
+
 @cache
 def shipped_masked_landmarks() -> dlib.shape_predictor:
     return dlib.shape_predictor(str(weights_path(LANDMARKS_FILE)))
