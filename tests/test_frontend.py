@@ -56,10 +56,10 @@ def test_cascade_reports_mask_probability_on_clean_and_masked_faces(lfw_faces):
 
 @pytest.mark.slow
 def test_held_out_synthetic_masked_lfw(lfw_root):
-    """People of View 2 folds 9-10 (never trained on), 120 masked photos. Measured: HOG 50 %, cascade 98.3 %
-    (98.8 % on 600 photos); the floor guards that level, short of the 99 % the front end aims at."""
+    """People of View 2 folds 9-10 (never trained on), 119 labelled masked photos. Measured: HOG 50.4 %, cascade
+    100 % (99.67 % on 598 photos, docs/models.md); the floor is the front end's 99 % target."""
     result = synthetic_lfw(lfw_root.parent, [9, 10], 120, seed=1, workers=2)
-    assert result["detection_rate_cascade"] >= 0.97
+    assert result["detection_rate_cascade"] >= 0.99
     assert result["detection_rate_cascade"] > result["detection_rate_hog"] + 0.4
     assert result["nme_masked_5pt"] <= 0.06
     assert result["nme_masked_5pt"] < result["nme_standard_5pt"]
