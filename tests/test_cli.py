@@ -115,6 +115,13 @@ def test_verify_user_mistakes_get_one_line(tmp_path, lfw_root):
     assert bad_model.returncode == 2 and "unknown model" in bad_model.stderr
 
 
+def test_train_frontend_refuses_an_unknown_model_name(tmp_path):
+    result = run("train", "frontend", "--out", str(tmp_path / "out"), "--only", "detector", "--only", "eyes")
+    assert result.returncode == 2
+    assert "--only: unknown model(s) ['eyes']" in result.stderr and "'landmarks'" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
 def test_mask_writes_images_and_occlusion_maps(batch, tmp_path):
     out = tmp_path / "masked"
     result = run("mask", str(batch / "people" / "x"), "--out", str(out), "--type", "kn95", "--seed", "3",

@@ -24,7 +24,7 @@ FRONT_END_VERSIONS = {
 def _version_note(reports: list[dict]) -> list[str]:
     """A line saying which older front end made these runs, when any was made before the current one (runs of the
     standard front end, ``--no-mask-robust``, are the same under every version)."""
-    robust = [r for r in reports if r["face"].get("mask_robust", True)]
+    robust = [r for r in reports if r["face"].get("mask_robust", False)]  # no key: made before the cascade existed
     old = sorted({report_value(r, "pipeline") for r in robust} - {PIPELINE_VERSION})
     if not old:
         return []
