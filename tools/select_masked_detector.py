@@ -130,7 +130,7 @@ def main() -> None:
     table = [_configured_row(rows)] + [_row(rows, t) for t in MASKED_THRESHOLDS]
     record = {"photos": len(rows), "unlabelled": len(report.failures), "pool": len(pool), "mask_seed": args.seed,
               "candidates": candidates, "empty_after_first_pass": empty, "rows": table}
-    command = " ".join(["python tools/select_masked_fallback.py", f"--data {args.data}", f"--photos {args.photos}",
+    command = " ".join(["python tools/select_masked_detector.py", f"--data {args.data}", f"--photos {args.photos}",
                         *[f"--{k.replace('_', '-')} {v}" for k, v in candidates.items()],
                         f"--out {args.out}"])
     detector = args.masked_detector or "the shipped masked-face detector"
