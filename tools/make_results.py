@@ -279,11 +279,10 @@ def main() -> None:
                        and (p.name.endswith("-oracle") == oracle)), key=lambda p: order.get(p.name[:3], 9))
         if not runs:
             continue
-        lines += [f"## {title}", "", f"`{command}`", "",
-                  *_version_note([load_scores(run)[0] for run in runs]),
+        reports = [load_scores(run)[0] for run in runs]
+        lines += [f"## {title}", "", f"`{command}`", "", *_version_note(reports),
                   header, "|---|" + "---:|" * len(COLUMNS) + "---|"]
-        for run in runs:
-            report = load_scores(run)[0]
+        for run, report in zip(runs, reports):
             cells = " | ".join(fmt.format(report[k]) for k, _, fmt in COLUMNS)
             side = report["detectors"]["a"]
             detectors = ", ".join(f"{k} {v}" for k, v in sorted(side.items(), key=lambda kv: -kv[1]))

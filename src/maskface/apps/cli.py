@@ -529,7 +529,7 @@ def train_frontend_cmd(out_dir: Annotated[Path, typer.Option("--out", help="Fold
                        only: Annotated[list[str] | None, typer.Option(
                            help="Train only these models (repeatable): detector, landmarks, classifier.")] = None,
                        workers: Workers = 0) -> None:
-    """Train the mask-robust detectors, 5-point landmark model and mask classifier (teacher-student on masks)."""
+    """Train the mask-robust detector, 5-point landmark model and mask classifier (teacher-student on masks)."""
     from maskface.apps.batch import default_workers
     from maskface.face.frontend_training import FrontendTrainConfig, train_frontend
 

@@ -80,10 +80,14 @@ def load_scores(run_dir: Path) -> tuple[dict, PairScores, list[Pair]]:
     return report, scores, pairs
 
 
+#: Values of ``report.json`` keys that older reports lack: those written before the front end's version was
+#: recorded were made with version 2.
+REPORT_DEFAULTS = {"pipeline": 2}
+
+
 def report_value(report: dict, key: str):
-    """A key of a ``report.json``; reports written before the front end's version was recorded were made with
-    version 2."""
-    return report.get(key, 2) if key == "pipeline" else report.get(key)
+    """A key of a ``report.json``, or its default for reports written before the key existed."""
+    return report.get(key, REPORT_DEFAULTS.get(key))
 
 
 def pool_runs(run_dirs: list[Path]) -> tuple[dict, PairScores, list[Pair]]:

@@ -33,13 +33,7 @@ from maskface.face.align import dlib_chip_matrix, warp_chip
 from maskface.face.detect import Detection, HogDetector
 from maskface.face.landmarks import LandmarkPredictor
 from maskface.face.pipeline import FaceConfig
-from maskface.face.robust import (
-    CLASSIFIER_FILE,
-    DETECTOR_FILE,
-    LANDMARKS_FILE,
-    MaskClassifier,
-    mask_features,
-)
+from maskface.face.robust import CLASSIFIER_FILE, DETECTOR_FILE, LANDMARKS_FILE, MaskClassifier, mask_features
 from maskface.io.images import load_image
 from maskface.masks.synth import mask_key, shared_synthesizer
 
@@ -116,16 +110,7 @@ def chip_pair(task: tuple[Labelled, int]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _rects(boxes) -> list[dlib.rectangle]:
-    return [dlib.rectangle(*(round(v) for v in b)) for b in boxes]
-
-
-def _train_detector(images: list[np.ndarray], boxes: list[list[dlib.rectangle]], c: float,
-                    config: FrontendTrainConfig) -> dlib.fhog_object_detector:
-    """dlib's fHOG + structural SVM trainer, with left-right flips (faces are symmetric enough)."""
-    options = dlib.simple_object_detector_training_options()
-    options.C, options.epsilon, options.num_threads = c, config.detector_epsilon, config.workers
-    options.add_left_right_image_flips = True
-    return dlib.train_simple_object_detector(images, boxes, options)
+    return [dlib.rectangle(*b) for b in boxes]
 
 
 def fold_photos(lfw: LFW, folds: list[int]) -> list[str]:
@@ -166,8 +151,11 @@ def train_frontend(data: str | Path, out_dir: str | Path, config: FrontendTrainC
     if "detector" in config.models:
         console.print(f"training the masked-face detector on {len(images)} photos ...")
         start = time.perf_counter()
-        boxes = [_rects(s.boxes) for s in samples]
-        _train_detector(images, boxes, config.detector_c, config).save(str(out_dir / DETECTOR_FILE))
+        options = dlib.simple_object_detector_training_options()
+        options.C, options.epsilon, options.num_threads = config.detector_c, config.detector_epsilon, config.workers
+        options.add_left_right_image_flips = True
+        detector = dlib.train_simple_object_detector(images, [_rects(s.boxes) for s in samples], options)
+        detector.save(str(out_dir / DETECTOR_FILE))
         record["timings_s"]["detector"] = time.perf_counter() - start
 
     if "landmarks" in config.models:

@@ -155,7 +155,7 @@ class FacePipeline:
     def landmarks(self, image: np.ndarray, detection: Detection) -> tuple[np.ndarray, float | None]:
         """Landmarks of a detected face and its mask probability (None without the mask-robust models).
 
-        Faces from maskface's masked-face detector, and faces the classifier finds masked, get the 5 points of the
+        Faces from the masked-face detector, and faces the classifier finds masked, get the 5 points of the
         masked-face landmark model; the others keep the standard model's points.
         """
         points = self.predictor(image, detection)
@@ -163,7 +163,7 @@ class FacePipeline:
             return points, None
         masked_landmarks, classifier = self.robust.landmarks, self.robust.classifier
         probability = float(classifier.probability(quick_chip(image, dlib_chip_matrix(points), 150))[0])
-        if detection.detector.split("+")[0] in DETECTOR_NAMES[1:] or probability >= classifier.threshold:
+        if detection.detector.startswith("masked") or probability >= classifier.threshold:
             shape = masked_landmarks(image, detection.to_dlib())
             points = np.array([[p.x, p.y] for p in shape.parts()], dtype=np.float64)
         return points, probability
