@@ -1,10 +1,13 @@
 """The whole pipeline (read, detect, landmarks, align, embed) on real LFW photos: maskface vs the pipeline of
 face_recognition (dlib HOG with one upsampling, the 5-point predictor, ``compute_face_descriptor``), built here from
-dlib's own calls, side by side in one run. Run: ``python benchmarks/pipeline_speed.py [--images 200]``."""
+dlib's own calls, side by side in one run; then the front end alone (detect, landmarks, align) on the same photos in
+memory, standard vs mask-robust cascade, the fastest of ``--repeats`` interleaved runs each: what the cascade costs
+on unmasked faces. Run: ``python benchmarks/pipeline_speed.py [--images 200] [--repeats 5]``."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import time
 
 import dlib
@@ -13,8 +16,9 @@ import numpy as np
 from common import DATA, machine
 from maskface.apps.batch import default_workers
 from maskface.apps.embed import embed_images
+from maskface.errors import NoFaceError
 from maskface.face.models import RESNET, SHAPE_5, dlib_model_path
-from maskface.face.pipeline import FaceConfig
+from maskface.face.pipeline import FaceConfig, FacePipeline
 from maskface.io.images import load_image
 from maskface.models.embedder import load_embedder
 
@@ -33,9 +37,23 @@ def face_recognition_pipeline(paths) -> int:
     return faces
 
 
+def front_end_ms(images, pipelines: dict[str, FacePipeline], repeats: int) -> dict[str, float]:
+    """Milliseconds per photo of each pipeline's ``align``, the fastest of ``repeats`` runs, taken in turn."""
+    best = dict.fromkeys(pipelines, float("inf"))
+    for _ in range(repeats):
+        for name, pipeline in pipelines.items():
+            start = time.perf_counter()
+            for image in images:
+                with contextlib.suppress(NoFaceError):
+                    pipeline.align(image)
+            best[name] = min(best[name], 1000 * (time.perf_counter() - start) / len(images))
+    return best
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--images", type=int, default=200)
+    parser.add_argument("--repeats", type=int, default=5, help="runs of the front-end comparison (fastest kept)")
     args = parser.parse_args()
     paths = sorted((DATA / "lfw").glob("*/*.jpg"))[:: 13233 // args.images][: args.images]
     embedder = load_embedder("dlib_resnet_v1", device="cpu")
@@ -56,6 +74,18 @@ def main() -> None:
     base = len(paths) / rows[0][1]
     for name, seconds, _ in rows:
         print(f"| {name} | {seconds:.1f} | {len(paths) / seconds:.1f} | {len(paths) / seconds / base:.1f}x |")
+
+    images = [load_image(p) for p in paths]
+    pipelines = {f"{name} front end": FacePipeline(FaceConfig(landmarks=5, mask_robust=robust))
+                 for name, robust in (("standard", False), ("mask-robust cascade", True))}
+    for pipeline in pipelines.values():
+        pipeline.align(images[0])  # load the models before the clock starts
+    ms = front_end_ms(images, pipelines, args.repeats)
+    base_ms = ms["standard front end"]
+    print(f"\nfront end alone (detect, landmarks, align), 1 process, fastest of {args.repeats}:\n")
+    print("| front end | ms per photo | vs standard |\n|---|---:|---:|")
+    for name, value in ms.items():
+        print(f"| {name} | {value:.1f} | {value / base_ms:.3f}x |")
 
 
 if __name__ == "__main__":

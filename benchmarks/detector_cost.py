@@ -1,0 +1,47 @@
+"""What a masked-face detector adds to dlib's HOG face detector when both scan one shared HOG pyramid (dlib's
+``run_multiple``, as the mask-robust front end runs them), on real 250x250 LFW photos held in memory: milliseconds
+per photo, the fastest of ``--repeats`` interleaved runs each. Run:
+``python benchmarks/detector_cost.py [DETECTOR.svm ...] [--images 60] [--repeats 5]`` (default: the shipped one)."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import dlib
+
+from common import DATA, machine
+from maskface.face.pipeline import FaceConfig
+from maskface.face.robust import DETECTOR_FILE, weights_path
+from maskface.io.images import load_image
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("detectors", nargs="*", type=Path, help="dlib .svm files (default: the shipped detector)")
+    parser.add_argument("--images", type=int, default=60)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    files = args.detectors or [weights_path(DETECTOR_FILE)]
+    images = [load_image(p) for p in sorted((DATA / "lfw").glob("*/*.jpg"))[:: 13233 // args.images][: args.images]]
+    hog = dlib.get_frontal_face_detector()
+    sets = {"dlib HOG alone": [hog]} | {f"HOG + {f.parent.name}/{f.name}": [hog, dlib.fhog_object_detector(str(f))]
+                                      for f in files}
+    floor = FaceConfig().masked_threshold
+    best = dict.fromkeys(sets, float("inf"))
+    for _ in range(args.repeats):
+        for name, detectors in sets.items():
+            start = time.perf_counter()
+            for image in images:
+                dlib.fhog_object_detector.run_multiple(detectors, image, 1, floor)
+            best[name] = min(best[name], 1000 * (time.perf_counter() - start) / len(images))
+    print(f"machine: {machine()}; {len(images)} LFW photos, one upsampling, fastest of {args.repeats}\n")
+    print("| detectors | ms per photo | extra over HOG alone |\n|---|---:|---:|")
+    base = best["dlib HOG alone"]
+    for name, value in best.items():
+        print(f"| {name} | {value:.2f} | {value - base:+.2f} ms ({value / base - 1:+.1%}) |")
+
+
+if __name__ == "__main__":
+    main()
