@@ -1,15 +1,20 @@
-"""Robust image input: every format becomes 8-bit RGB; every bad file gets an error naming file and reason."""
+"""Robust image input: every format becomes 8-bit RGB; every bad file gets an error naming file and reason. Atomic
+writes of model files."""
 
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 
+import dlib
 import numpy as np
 import pytest
 from PIL import Image
 
 from maskface.errors import ImageError
+from maskface.face.robust import DETECTOR_FILE, weights_path
+from maskface.io.files import atomic_save
 from maskface.io.images import decode_image, iter_image_files, load_image, output_stem
 
 
@@ -162,3 +167,27 @@ def test_output_names_drop_only_image_suffixes(tmp_path):
     assert output_stem(tmp_path, Path("subject01.sad")) == tmp_path / "subject01.sad"
     assert output_stem(tmp_path, Path("s1/1.pgm")) == tmp_path / "s1" / "1"
     assert output_stem(tmp_path, Path("a/b.JPG")) == tmp_path / "a" / "b"
+
+
+def test_atomic_save_writes_whole_files_or_keeps_the_old_one(tmp_path):
+    shipped = weights_path(DETECTOR_FILE)
+    target = tmp_path / "detector.svm"
+    target.write_bytes(b"old")
+    atomic_save(target, dlib.simple_object_detector(str(shipped)).save)  # a library that only saves to a path
+    assert target.read_bytes() == shipped.read_bytes()
+    assert target.stat().st_mode & 0o777 == 0o666 & ~_umask()  # not the temp file's private 0600
+
+    def full_disk(path: str) -> None:
+        Path(path).write_bytes(b"half a file")
+        raise OSError("No space left on device")
+
+    with pytest.raises(OSError, match="No space"):
+        atomic_save(target, full_disk)
+    assert target.read_bytes() == shipped.read_bytes()
+    assert [p.name for p in tmp_path.iterdir()] == ["detector.svm"]  # no temp file left behind
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

@@ -34,6 +34,7 @@ from maskface.face.detect import Detection, HogDetector
 from maskface.face.landmarks import LandmarkPredictor
 from maskface.face.pipeline import FaceConfig
 from maskface.face.robust import CLASSIFIER_FILE, DETECTOR_FILE, LANDMARKS_FILE, MaskClassifier, mask_features
+from maskface.io.files import atomic_save, atomic_write_text
 from maskface.io.images import load_image
 from maskface.masks.synth import mask_key, shared_synthesizer
 
@@ -127,7 +128,7 @@ def _save_detector(detector: dlib.simple_object_detector, path: Path, config: Fr
     """Save the trained detector with its small singular values dropped; returns its number of separable filters."""
     if config.detector_singular_threshold > 0:
         detector = dlib.threshold_filter_singular_values(detector, config.detector_singular_threshold)
-    detector.save(str(path))
+    atomic_save(path, detector.save)
     return dlib.num_separable_filters(detector)
 
 
@@ -190,7 +191,7 @@ def train_frontend(data: str | Path, out_dir: str | Path, config: FrontendTrainC
         detections = [[dlib.full_object_detection(dlib.rectangle(*s.box), [dlib.point(round(x), round(y))
                                                                             for x, y in s.points])] for s in samples]
         predictor = dlib.train_shape_predictor(masked_images, detections, sp_options)
-        predictor.save(str(out_dir / LANDMARKS_FILE))
+        atomic_save(out_dir / LANDMARKS_FILE, predictor.save)
         record["timings_s"]["landmarks"] = time.perf_counter() - start
 
     if "classifier" in config.models:
@@ -207,5 +208,5 @@ def train_frontend(data: str | Path, out_dir: str | Path, config: FrontendTrainC
                                                               f"{len(pairs)} clean + {len(pairs)} masked chips")
         record["classifier_train_accuracy"] = float(model.score((features - mean) / scale, labels))
         record["timings_s"]["classifier"] = time.perf_counter() - start
-    (out_dir / "frontend_training.json").write_text(json.dumps(record, indent=2) + "\n")
+    atomic_write_text(out_dir / "frontend_training.json", json.dumps(record, indent=2) + "\n")
     return record

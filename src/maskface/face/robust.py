@@ -19,6 +19,7 @@ import dlib
 import numpy as np
 
 from maskface.errors import ModelFileError
+from maskface.io.files import atomic_write_text
 from maskface.models.weights import shipped_weights
 
 DETECTOR_FILE = "masked_face_detector.svm"
@@ -81,9 +82,9 @@ class MaskClassifier:
         return 1.0 / (1.0 + np.exp(-logits))
 
     def save(self, path: Path, **extra) -> None:
-        path.write_text(json.dumps({"mean": self.mean.tolist(), "scale": self.scale.tolist(),
-                                    "weights": self.weights.tolist(), "bias": self.bias,
-                                    "threshold": self.threshold, **extra}) + "\n")
+        atomic_write_text(path, json.dumps({"mean": self.mean.tolist(), "scale": self.scale.tolist(),
+                                            "weights": self.weights.tolist(), "bias": self.bias,
+                                            "threshold": self.threshold, **extra}) + "\n")
 
     @classmethod
     def load(cls, path: Path) -> MaskClassifier:
