@@ -6,12 +6,12 @@ per photo, the fastest of ``--repeats`` interleaved runs each. Run:
 from __future__ import annotations
 
 import argparse
-import time
+from functools import partial
 from pathlib import Path
 
 import dlib
 
-from common import DATA, machine
+from common import DATA, fastest_interleaved, machine
 from maskface.face.pipeline import FaceConfig
 from maskface.face.robust import DETECTOR_FILE, weights_path
 from maskface.io.images import load_image
@@ -29,13 +29,14 @@ def main() -> None:
     sets = {"dlib HOG alone": [hog]} | {f"HOG + {f.parent.name}/{f.name}": [hog, dlib.fhog_object_detector(str(f))]
                                       for f in files}
     floor = FaceConfig().masked_threshold
-    best = dict.fromkeys(sets, float("inf"))
-    for _ in range(args.repeats):
-        for name, detectors in sets.items():
-            start = time.perf_counter()
-            for image in images:
-                dlib.fhog_object_detector.run_multiple(detectors, image, 1, floor)
-            best[name] = min(best[name], 1000 * (time.perf_counter() - start) / len(images))
+
+    def scan_all(detectors: list) -> None:
+        for image in images:
+            dlib.fhog_object_detector.run_multiple(detectors, image, 1, floor)
+
+    seconds = fastest_interleaved({name: partial(scan_all, detectors) for name, detectors in sets.items()},
+                                  args.repeats)
+    best = {name: 1000 * value / len(images) for name, value in seconds.items()}
     print(f"machine: {machine()}; {len(images)} LFW photos, one upsampling, fastest of {args.repeats}\n")
     print("| detectors | ms per photo | extra over HOG alone |\n|---|---:|---:|")
     base = best["dlib HOG alone"]

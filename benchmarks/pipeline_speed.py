@@ -9,11 +9,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import time
+from functools import partial
 
 import dlib
 import numpy as np
 
-from common import DATA, machine
+from common import DATA, fastest_interleaved, machine
 from maskface.apps.batch import default_workers
 from maskface.apps.embed import embed_images
 from maskface.errors import NoFaceError
@@ -37,17 +38,10 @@ def face_recognition_pipeline(paths) -> int:
     return faces
 
 
-def front_end_ms(images, pipelines: dict[str, FacePipeline], repeats: int) -> dict[str, float]:
-    """Milliseconds per photo of each pipeline's ``align``, the fastest of ``repeats`` runs, taken in turn."""
-    best = dict.fromkeys(pipelines, float("inf"))
-    for _ in range(repeats):
-        for name, pipeline in pipelines.items():
-            start = time.perf_counter()
-            for image in images:
-                with contextlib.suppress(NoFaceError):
-                    pipeline.align(image)
-            best[name] = min(best[name], 1000 * (time.perf_counter() - start) / len(images))
-    return best
+def align_all(pipeline: FacePipeline, images) -> None:
+    for image in images:
+        with contextlib.suppress(NoFaceError):
+            pipeline.align(image)
 
 
 def main() -> None:
@@ -80,7 +74,9 @@ def main() -> None:
                  for name, robust in (("standard", False), ("mask-robust cascade", True))}
     for pipeline in pipelines.values():
         pipeline.align(images[0])  # load the models before the clock starts
-    ms = front_end_ms(images, pipelines, args.repeats)
+    seconds = fastest_interleaved({name: partial(align_all, p, images) for name, p in pipelines.items()},
+                                  args.repeats)
+    ms = {name: 1000 * value / len(images) for name, value in seconds.items()}
     base_ms = ms["standard front end"]
     print(f"\nfront end alone (detect, landmarks, align), 1 process, fastest of {args.repeats}:\n")
     print("| front end | ms per photo | vs standard |\n|---|---:|---:|")

@@ -116,7 +116,7 @@ def test_lfw_protocol_two_folds(lfw_root, tmp_path):
 def _split_run(run_dir: Path, out: Path, fold_sets: list[set[int]]) -> list[Path]:
     """Write a committed 10-fold run's scores back as separate runs on the given folds."""
     from maskface.eval.protocol import PairScores, pooled_report
-    from maskface.eval.report import load_scores, write_run
+    from maskface.eval.report import load_scores, report_value, write_run
 
     report, scores, pairs = load_scores(run_dir)
     folders = []
@@ -124,7 +124,7 @@ def _split_run(run_dir: Path, out: Path, fold_sets: list[set[int]]) -> list[Path
         keep = np.isin(scores.folds, sorted(folds))
         part = PairScores(scores.scores[keep], scores.labels[keep], scores.folds[keep], 0, {"a": {"hog": 1}})
         half, result = pooled_report(f"model-{n}", report["scenario"], [part], report["masks"], report["face"],
-                                     report.get("pipeline", 2))
+                                     report_value(report, "pipeline"))
         folders.append(out / f"half-{n}" / run_dir.name)
         write_run(folders[-1], half, result, [p for p, k in zip(pairs, keep) if k])
     return folders

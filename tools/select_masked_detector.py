@@ -92,8 +92,8 @@ def _faces(passes: dict, masked_threshold: float) -> list:
 
 
 def _configured_row(rows: list[dict]) -> dict:
-    """The front end exactly as configured (``FacePipeline.detect``), for reference: the grid's single scan at
-    FLOOR lets low-scoring boxes take part in dlib's non-maximum suppression, so its rows may differ slightly."""
+    """The front end exactly as configured (``FacePipeline.detect``): a check that the grid, which scans once down
+    to FLOOR, reproduces the pipeline (its row at the configured threshold must match this one)."""
     return {"masked_threshold": FaceConfig().masked_threshold, "configured": True,
             "found": sum(any(matches(d, r["label"]) for d in r["masked"]["configured"]) for r in rows),
             "fires_blacked": sum(bool(r["blacked"]["configured"]) for r in rows),

@@ -139,19 +139,22 @@ class FacePipeline:
 
     def scan(self, image: np.ndarray, upsample: int, floor: float) -> list[Detection]:
         """Every box the standard and the masked-face detector score at or above ``floor``, in one shared HOG
-        pyramid (dlib's non-maximum suppression runs over both detectors' boxes together)."""
+        pyramid (dlib's non-maximum suppression runs within each detector's boxes, never across the two)."""
         small, factor = shrink_for_detection(image)
         rects, scores, which = dlib.fhog_object_detector.run_multiple(
             [self.detector.dlib_detector, self.robust.masked_detector], small, upsample, floor)
-        extra = "" if upsample == self.config.upsample else f"+{upsample - self.config.upsample}"
-        return [Detection.from_dlib(rect, factor, score, f"{DETECTOR_NAMES[index]}{extra}")
+        return [Detection.from_dlib(rect, factor, score, self._pass_name(index, upsample))
                 for rect, score, index in zip(rects, scores, which)]
 
     def _masked_only(self, image: np.ndarray, upsample: int, masked_threshold: float) -> list[Detection]:
         small, factor = shrink_for_detection(image)
         rects, scores, _ = self.robust.masked_detector.run(small, upsample, masked_threshold)
-        extra = "" if upsample == self.config.upsample else f"+{upsample - self.config.upsample}"
-        return [Detection.from_dlib(r, factor, s, f"masked-hog{extra}") for r, s in zip(rects, scores)]
+        return [Detection.from_dlib(r, factor, s, self._pass_name(1, upsample)) for r, s in zip(rects, scores)]
+
+    def _pass_name(self, index: int, upsample: int) -> str:
+        """``DETECTOR_NAMES[index]``, with ``+1`` for a fallback pass at twice the configured resolution."""
+        extra = upsample - self.config.upsample
+        return f"{DETECTOR_NAMES[index]}+{extra}" if extra else DETECTOR_NAMES[index]
 
     def landmarks(self, image: np.ndarray, detection: Detection) -> tuple[np.ndarray, float | None]:
         """Landmarks of a detected face and its mask probability (None without the mask-robust models).
