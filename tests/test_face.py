@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import cv2
 import dlib
 import numpy as np
 import pytest
 
 from maskface.errors import NoFaceError
-from maskface.face.align import ARCFACE_TEMPLATE, arcface_points, invert_affine, transform_points
+from maskface.face.align import (
+    ARCFACE_TEMPLATE,
+    arcface_points,
+    dlib_chip_matrix,
+    invert_affine,
+    transform_points,
+    warp_chip,
+)
 from maskface.face.models import SHAPE_5, SHAPE_68, dlib_model_path
 from maskface.face.pipeline import FaceConfig, FacePipeline, center_box
 from maskface.io.images import load_image
@@ -37,7 +45,25 @@ def test_dlib_chip_is_byte_identical_to_dlib(lfw_faces, points, model):
         landmarks = np.array([[p.x, p.y] for p in shape.parts()], float)
         ours = pipe.align_with_landmarks(image, landmarks, face.detection).chip
         worst = max(worst, int(np.abs(ours.astype(int) - expected.astype(int)).max()))
-    assert worst <= 1
+    assert worst == 0  # the chip is cut by dlib's own extract_image_chip
+
+
+def test_large_faces_go_through_dlibs_pyramid(lfw_faces):
+    """A face four times the chip's size is cut as dlib.get_face_chip cuts it (dlib's pyramid, then bilinear), and a
+    single-channel float map and a 4-channel array follow the same geometry as the RGB chip."""
+    predictor = dlib.shape_predictor(str(dlib_model_path(SHAPE_5)))
+    _, image, face = lfw_faces[0]
+    big = cv2.resize(image, None, fx=4, fy=4, interpolation=cv2.INTER_CUBIC)
+    rect = dlib.rectangle(*(4 * v for v in (round(x) for x in face.detection.box)))
+    shape = predictor(big, rect)
+    matrix = dlib_chip_matrix(np.array([[p.x, p.y] for p in shape.parts()], float))
+    chip = warp_chip(big, matrix, 150)
+    assert np.array_equal(chip, dlib.get_face_chip(big, shape, 150, 0.25))
+    grey = warp_chip(big[..., 1].astype(np.float32), matrix, 150)
+    # the uint8 chip rounds at each of its two pyramid levels and truncates at the end; the float map does not
+    assert grey.dtype == np.float32 and np.abs(grey - chip[..., 1]).max() < 2.5
+    four = warp_chip(np.dstack([big, big[..., :1]]), matrix, 150)
+    assert four.shape == (150, 150, 4) and np.array_equal(four[..., :3], chip)
 
 
 def test_arcface_chip_puts_landmarks_on_the_template(lfw_faces):

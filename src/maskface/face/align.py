@@ -3,7 +3,7 @@
 Two chip geometries:
 
 * ``dlib``: dlib's ``get_face_chip`` (default 150x150, padding 0.25), the input of dlib's recogniser. The geometry
-  comes from ``dlib.get_face_chip_details`` and the warp reproduces dlib's bilinear sampling (outside pixels are 0).
+  comes from ``dlib.get_face_chip_details``; chips are cut by dlib's own ``extract_image_chip``.
 * ``arcface``: insightface's 112x112 five-point template (eye centres, nose tip, mouth corners), by a least-squares
   similarity transform.
 
@@ -13,7 +13,6 @@ A chip transform is a 2x3 matrix mapping *chip* pixel coordinates to *image* coo
 
 from __future__ import annotations
 
-import cv2
 import dlib
 import numpy as np
 
@@ -81,36 +80,28 @@ def transform_points(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     return pts @ matrix[:, :2].T + matrix[:, 2]
 
 
-def warp_chip(image: np.ndarray, chip_to_image: np.ndarray, size: int) -> np.ndarray:
-    """Sample a ``size x size`` chip from ``image`` (HxW or HxWxC) with dlib's bilinear rule.
+def chip_details(chip_to_image: np.ndarray, size: int) -> dlib.chip_details:
+    """dlib's description of the ``size x size`` chip that a similarity ``chip_to_image`` matrix cuts: the chip's
+    rectangle in the image before rotation, and the rotation (dlib maps the chip's corners to its corners)."""
+    matrix = np.asarray(chip_to_image, np.float64)
+    scale = float(np.sqrt(abs(np.linalg.det(matrix[:, :2]))))
+    angle = float(np.arctan2(matrix[1, 0], matrix[0, 0]))
+    cx, cy = matrix @ [(size - 1) / 2.0, (size - 1) / 2.0, 1.0]
+    half = scale * (size - 1) / 2.0
+    return dlib.chip_details(dlib.drectangle(cx - half, cy - half, cx + half, cy + half), dlib.chip_dims(size, size),
+                             angle)
 
-    Each chip pixel takes the bilinear blend of the four image pixels around its source point; a source point
-    whose 2x2 neighbourhood leaves the image gives 0. When the face is much larger than the chip, the image is
-    first halved (area averaging) as often as dlib's pyramid would, so the chip is not aliased.
+
+def warp_chip(image: np.ndarray, chip_to_image: np.ndarray, size: int) -> np.ndarray:
+    """Cut a ``size x size`` chip from ``image`` (HxW, or HxWxC) with dlib's ``extract_image_chip``.
+
+    dlib's own sampler: bilinear, 0 outside the image, and its image pyramid first when the face is more than
+    twice the chip's size, so a dlib chip equals ``dlib.get_face_chip`` byte for byte. ``chip_to_image`` must be a
+    similarity (rotation, scale, shift), as every chip matrix of this module is.
     """
-    matrix = np.array(chip_to_image, np.float64)
-    scale = np.sqrt(abs(np.linalg.det(matrix[:, :2])))
-    while scale > 2.0 and min(image.shape[:2]) > 2:
-        image = cv2.resize(image, (image.shape[1] // 2, image.shape[0] // 2), interpolation=cv2.INTER_AREA)
-        matrix = matrix / 2.0
-        scale /= 2.0
-    ys, xs = np.mgrid[0:size, 0:size].astype(np.float64)
-    src_x = matrix[0, 0] * xs + matrix[0, 1] * ys + matrix[0, 2]
-    src_y = matrix[1, 0] * xs + matrix[1, 1] * ys + matrix[1, 2]
-    left, top = np.floor(src_x).astype(np.int64), np.floor(src_y).astype(np.int64)
-    h, w = image.shape[:2]
-    inside = (left >= 0) & (top >= 0) & (left + 1 < w) & (top + 1 < h)
-    left, top = np.where(inside, left, 0), np.where(inside, top, 0)
-    fx, fy = src_x - left, src_y - top
-    img = image.astype(np.float64)
-    if img.ndim == 3:
-        fx, fy, inside_c = fx[..., None], fy[..., None], inside[..., None]
-    else:
-        inside_c = inside
-    tl, tr = img[top, left], img[top, left + 1]
-    bl, br = img[top + 1, left], img[top + 1, left + 1]
-    out = (1 - fy) * ((1 - fx) * tl + fx * tr) + fy * ((1 - fx) * bl + fx * br)
-    out = np.where(inside_c, out, 0.0)
-    if image.dtype == np.uint8:
-        return np.clip(out, 0, 255).astype(np.uint8)  # dlib truncates
-    return out.astype(image.dtype)
+    details = chip_details(chip_to_image, size)
+    image = np.ascontiguousarray(image)
+    if image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 3 and image.dtype == np.uint8):
+        return dlib.extract_image_chip(image, details)
+    return np.stack([dlib.extract_image_chip(np.ascontiguousarray(image[..., c]), details)
+                     for c in range(image.shape[2])], axis=-1)

@@ -35,7 +35,10 @@ if TYPE_CHECKING:
 
 #: Bump whenever a change alters which faces are found or how they are aligned: cached evaluation embeddings are
 #: keyed by it (2: both detectors scan one shared HOG pyramid; 3: the masked-face detector retrained at C = 20; 4: a
-#: 64-pixel, low-rank masked-face detector, which costs the shared scan a quarter as much).
+#: 64-pixel, low-rank masked-face detector, which costs the shared scan a quarter as much). Cutting chips with dlib's
+#: own ``extract_image_chip`` instead of a NumPy copy of its sampler changed no chip of LFW or the real masked photos
+#: (faces more than twice the chip's size now go through dlib's pyramid, as ``dlib.get_face_chip``'s do), so it kept
+#: version 4.
 PIPELINE_VERSION = 4
 
 #: What each detector of a mask-robust pass is called in ``Detection.detector`` (a fallback pass adds ``+1``).
@@ -156,21 +159,29 @@ class FacePipeline:
         extra = upsample - self.config.upsample
         return f"{DETECTOR_NAMES[index]}+{extra}" if extra else DETECTOR_NAMES[index]
 
-    def landmarks(self, image: np.ndarray, detection: Detection) -> tuple[np.ndarray, float | None]:
-        """Landmarks of a detected face and its mask probability (None without the mask-robust models).
+    def face(self, image: np.ndarray, detection: Detection, faces_found: int = 1) -> Face:
+        """Landmarks and the aligned chip of one detected face.
 
-        Faces from the masked-face detector, and faces the classifier finds masked, get the 5 points of the
-        masked-face landmark model; the others keep the standard model's points.
+        With the mask-robust models, the face's standard dlib chip goes through the mask classifier; faces from
+        the masked-face detector, and faces it finds masked, get the 5 points of the masked-face landmark model
+        instead of the standard model's. An unmasked face's classifier chip is its output chip when the
+        configuration asks for dlib's 150-pixel chip (the default), so the classifier costs only its features.
         """
         points = self.predictor(image, detection)
+        face = self.align_with_landmarks(image, points, detection)
+        face.faces_found = faces_found
         if self.robust is None:
-            return points, None
-        masked_landmarks, classifier = self.robust.landmarks, self.robust.classifier
-        probability = float(classifier.probability(quick_chip(image, dlib_chip_matrix(points), 150))[0])
+            return face
+        classifier = self.robust.classifier
+        same_chip = (self.config.chip, self.config.size, self.config.padding) == ("dlib", 150, 0.25)
+        chip = face.chip if same_chip else warp_chip(image, dlib_chip_matrix(points), 150)
+        probability = float(classifier.probability(chip)[0])
         if detection.detector.startswith("masked") or probability >= classifier.threshold:
-            shape = masked_landmarks(image, detection.to_dlib())
+            shape = self.robust.landmarks(image, detection.to_dlib())
             points = np.array([[p.x, p.y] for p in shape.parts()], dtype=np.float64)
-        return points, probability
+            face = self.align_with_landmarks(image, points, detection)
+        face.faces_found, face.mask_probability = faces_found, probability
+        return face
 
     def _select(self, detections: list[Detection], image_shape: tuple[int, ...], name: str) -> Detection:
         if not detections:
@@ -205,24 +216,14 @@ class FacePipeline:
         if self.config.aligned:
             return aligned_face(image, self.config.size)
         detections = self.detect(image)
-        detection = self._select(detections, image.shape, name)
-        landmarks, probability = self.landmarks(image, detection)
-        face = self.align_with_landmarks(image, landmarks, detection)
-        face.faces_found, face.mask_probability = len(detections), probability
-        return face
+        return self.face(image, self._select(detections, image.shape, name), len(detections))
 
     def align_all(self, image: np.ndarray) -> list[Face]:
         """Every face found in an image, each aligned."""
         if self.config.aligned:
             return [aligned_face(image, self.config.size)]
-        faces = []
         detections = self.detect(image)
-        for detection in detections:
-            landmarks, probability = self.landmarks(image, detection)
-            face = self.align_with_landmarks(image, landmarks, detection)
-            face.faces_found, face.mask_probability = len(detections), probability
-            faces.append(face)
-        return faces
+        return [self.face(image, detection, len(detections)) for detection in detections]
 
 
 def merge_detections(detections: list[Detection], thresholds: tuple[float, float]) -> list[Detection]:
@@ -241,13 +242,6 @@ def _overlaps(a: Detection, b: Detection) -> bool:
     (ax, ay), (bx, by) = a.center, b.center
     return (b.box[0] <= ax <= b.box[2] and b.box[1] <= ay <= b.box[3]) or (
         a.box[0] <= bx <= a.box[2] and a.box[1] <= by <= a.box[3])
-
-
-def quick_chip(image: np.ndarray, chip_to_image: np.ndarray, size: int) -> np.ndarray:
-    """The same chip as :func:`warp_chip` through OpenCV's fixed-point warp (within a grey level or so, several
-    times faster): good enough for the mask classifier, which runs on every face."""
-    return cv2.warpAffine(image, chip_to_image, (size, size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 
 
 def center_box(shape: tuple[int, ...]) -> Detection:
