@@ -64,7 +64,7 @@ def _passes(image: np.ndarray) -> dict:
     cascade = _cascade()
     config = cascade.config
     first = cascade.scan(image, config.upsample, FLOOR)
-    empty = not merge_detections(first, (0.0, max(MASKED_THRESHOLDS)))
+    empty = not merge_detections(first, (cascade.detector.threshold, max(MASKED_THRESHOLDS)))
     second = cascade.scan(image, config.upsample + 1, FLOOR) if empty else []
     return {"first": first, "second": second, "configured": cascade.detect(image)}
 
@@ -87,7 +87,7 @@ def _measure(task: tuple[str, int, dict[str, str]]) -> dict:
 
 def _faces(passes: dict, masked_threshold: float) -> list:
     """The faces the cascade reports with this masked-face threshold in both passes."""
-    thresholds = (0.0, masked_threshold)
+    thresholds = (_cascade().detector.threshold, masked_threshold)
     return merge_detections(passes["first"], thresholds) or merge_detections(passes["second"], thresholds)
 
 
@@ -127,7 +127,7 @@ def main() -> None:
     tasks = [(p, args.seed, candidates) for p in paths]
     rows = [r for _, r in run_batch(tasks, _measure, FaceConfig(mask_robust=False), workers=args.workers,
                                     description="selection photos", report=report, name_of=lambda t: t[0])]
-    configured = (0.0, FaceConfig().masked_threshold)
+    configured = (_cascade().detector.threshold, FaceConfig().masked_threshold)
     empty = {k: sum(not merge_detections(r[k]["first"], configured) for r in rows)
              for k in ("masked", "blacked", "painted")}
     table = [_configured_row(rows)] + [_row(rows, t) for t in MASKED_THRESHOLDS]
