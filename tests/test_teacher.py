@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from maskface.face.models import RESNET, dlib_model_path
-from maskface.models.dlib_resnet import add_zero_padded
+from maskface.models.dlib_resnet import Affine, add_zero_padded
 from maskface.models.embedder import OnnxEmbedder, TorchEmbedder, load_embedder
 from maskface.models.registry import create_model, list_models
 
@@ -36,6 +36,17 @@ def test_embeddings_match_dlib_on_real_lfw_chips(chips, teacher):
     assert np.abs(ours - expected).max() <= 1e-4
     cosine = (ours * expected).sum(1) / np.linalg.norm(ours, axis=1) / np.linalg.norm(expected, axis=1)
     assert cosine.min() >= 0.99999
+
+
+def test_embedder_runs_the_fused_network_with_the_same_embeddings(chips, teacher):
+    """The embedder folds each affine layer into its convolution: no affine layer is left, the teacher module is
+    untouched (training needs its affine layers), and the embeddings agree with the unfused network's."""
+    embedder = load_embedder("dlib_resnet_v1", device="cpu")
+    assert not any(isinstance(m, Affine) for m in embedder.module.modules())
+    assert sum(isinstance(m, Affine) for m in teacher.modules()) == 29  # the stem's and two in each of 14 blocks
+    with torch.no_grad():
+        unfused = teacher(torch.from_numpy(chips).permute(0, 3, 1, 2).float()).numpy()
+    assert np.abs(embedder.embed_chips(chips) - unfused).max() <= 1e-5
 
 
 def test_onnx_export_gives_the_same_embeddings(tmp_path, chips):

@@ -7,6 +7,7 @@ Weights come from dlib's ``.dat`` file through :class:`~maskface.models.dlib_for
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,6 +95,20 @@ class DlibResNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(self.features(x))
+
+    def fused(self) -> DlibResNet:
+        """An inference copy with every affine layer folded into the convolution before it: the same embeddings up
+        to float rounding, and a sixth less work on a CPU. Not for training, which updates the affine layers."""
+        model = copy.deepcopy(self).eval()
+        pairs = [(model, "stem_conv", "stem_affine")] + [
+            (block, f"conv{i}", f"affine{i}") for block in model.blocks for i in (1, 2)]
+        with torch.no_grad():
+            for owner, conv_name, affine_name in pairs:
+                conv, affine = getattr(owner, conv_name), getattr(owner, affine_name)
+                conv.weight.mul_(affine.weight.view(-1, 1, 1, 1))
+                conv.bias.mul_(affine.weight).add_(affine.bias)
+                setattr(owner, affine_name, nn.Identity())
+        return model
 
 
 # --- reading dlib's .dat file ------------------------------------------------------------------------------------

@@ -71,7 +71,10 @@ class TorchEmbedder(Embedder):
 
     def __init__(self, module: torch.nn.Module, spec: EmbedderSpec, device: str | None = None, batch_size: int = 64):
         self.device = select_device(device)
-        self.module = module.eval().to(self.device)
+        fused = getattr(module, "fused", None)  # frozen normalisation folded into the convolutions, when offered
+        module = fused() if callable(fused) else module
+        # Chips arrive as N x H x W x 3, i.e. already channels-last; convolutions run fastest with weights to match.
+        self.module = module.eval().to(self.device, memory_format=torch.channels_last)
         self.spec = spec
         self.batch_size = batch_size
 
