@@ -54,6 +54,19 @@ def test_cascade_reports_mask_probability_on_clean_and_masked_faces(lfw_faces):
     assert np.mean(masked_masked) >= 0.9
 
 
+def test_mask_probability_does_not_depend_on_the_output_chip(lfw_faces):
+    """The classifier always reads the standard points' 150-pixel dlib chip: the output chip itself with the
+    default geometry, a chip of its own with any other (here ArcFace's 112 pixels), and the same numbers either way."""
+    dlib_chips = FacePipeline(FaceConfig(select="center"))
+    arcface_chips = FacePipeline(FaceConfig(select="center", chip="arcface", size=112))
+    for path, image, face in lfw_faces[:6]:
+        masked = MaskSynthesizer(seed=9)(image, face.landmarks, key=str(path)).image
+        for picture in (image, masked):
+            a, b = dlib_chips.align(picture), arcface_chips.align(picture)
+            assert a.chip.shape == (150, 150, 3) and b.chip.shape == (112, 112, 3)
+            assert a.mask_probability == b.mask_probability
+
+
 @pytest.mark.slow
 def test_held_out_synthetic_masked_lfw(lfw_root):
     """People of View 2 folds 9-10 (never trained on), 119 labelled masked photos. Measured: HOG 50.4 %, cascade
