@@ -169,18 +169,22 @@ class FacePipeline:
         """
         points = self.predictor(image, detection)
         face = self.align_with_landmarks(image, points, detection)
+        if self.robust is not None:
+            face = self._mask_robust(image, detection, points, face)
         face.faces_found = faces_found
-        if self.robust is None:
-            return face
+        return face
+
+    def _mask_robust(self, image: np.ndarray, detection: Detection, points: np.ndarray, face: Face) -> Face:
+        """The face with its mask probability, re-aligned on the masked-face landmarks when it is masked."""
         classifier = self.robust.classifier
         same_chip = (self.config.chip, self.config.size, self.config.padding) == ("dlib", 150, 0.25)
         chip = face.chip if same_chip else warp_chip(image, dlib_chip_matrix(points), 150)
         probability = float(classifier.probability(chip)[0])
         if detection.detector.startswith("masked") or probability >= classifier.threshold:
             shape = self.robust.landmarks(image, detection.to_dlib())
-            points = np.array([[p.x, p.y] for p in shape.parts()], dtype=np.float64)
-            face = self.align_with_landmarks(image, points, detection)
-        face.faces_found, face.mask_probability = faces_found, probability
+            masked_points = np.array([[p.x, p.y] for p in shape.parts()], dtype=np.float64)
+            face = self.align_with_landmarks(image, masked_points, detection)
+        face.mask_probability = probability
         return face
 
     def _select(self, detections: list[Detection], image_shape: tuple[int, ...], name: str) -> Detection:

