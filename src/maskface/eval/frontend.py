@@ -21,7 +21,6 @@ import numpy as np
 
 from maskface.apps.batch import BatchReport, run_batch, worker_pipeline
 from maskface.data.lfw import LFW
-from maskface.face.align import dlib_chip_matrix, warp_chip
 from maskface.face.detect import Detection, HogDetector
 from maskface.face.frontend_training import fold_photos, label_photo, masked_version
 from maskface.face.landmarks import LandmarkPredictor
@@ -60,8 +59,8 @@ def _measure_one(task: tuple[str, int]) -> dict:
     shape = shipped_masked_landmarks()(masked, label_box.to_dlib())
     robust_points = np.array([[p.x, p.y] for p in shape.parts()], float)
     classifier = shipped_mask_classifier()
-    clean_chip = warp_chip(image, dlib_chip_matrix(standard5(image, label_box)), 150)
-    masked_chip = warp_chip(masked, dlib_chip_matrix(standard5(masked, label_box)), 150)
+    clean_chip = classifier.cut_chip(image, standard5(image, label_box))
+    masked_chip = classifier.cut_chip(masked, standard5(masked, label_box))
     p_clean, p_masked = classifier.probability(np.stack([clean_chip, masked_chip]))
     return {"hog": hog_found, "cascade": bool(cascade_found),
             "cascade_detector": cascade_found[0].detector if cascade_found else "none",

@@ -29,7 +29,6 @@ from sklearn.linear_model import LogisticRegression
 from maskface.apps.batch import BatchReport, console, run_batch
 from maskface.data.lfw import LFW
 from maskface.errors import NoFaceError
-from maskface.face.align import dlib_chip_matrix, warp_chip
 from maskface.face.detect import Detection, HogDetector
 from maskface.face.landmarks import LandmarkPredictor
 from maskface.face.pipeline import FaceConfig
@@ -116,7 +115,7 @@ def chip_pair(task: tuple[Labelled, int]) -> tuple[np.ndarray, np.ndarray]:
     chips = []
     for picture in (image, masked):
         points = predictor(picture, sample.detection)
-        chips.append(warp_chip(picture, dlib_chip_matrix(points), 150))
+        chips.append(MaskClassifier.cut_chip(picture, points))
     return chips[0], chips[1]
 
 

@@ -177,8 +177,8 @@ class FacePipeline:
     def _mask_robust(self, image: np.ndarray, detection: Detection, points: np.ndarray, face: Face) -> Face:
         """The face with its mask probability, re-aligned on the masked-face landmarks when it is masked."""
         classifier = self.robust.classifier
-        same_chip = (self.config.chip, self.config.size, self.config.padding) == ("dlib", 150, 0.25)
-        chip = face.chip if same_chip else warp_chip(image, dlib_chip_matrix(points), 150)
+        same_chip = (self.config.chip, self.config.size, self.config.padding) == classifier.CHIP
+        chip = face.chip if same_chip else classifier.cut_chip(image, points)
         probability = float(classifier.probability(chip)[0])
         if detection.detector.startswith("masked") or probability >= classifier.threshold:
             shape = self.robust.landmarks(image, detection.to_dlib())

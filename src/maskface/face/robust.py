@@ -19,6 +19,7 @@ import dlib
 import numpy as np
 
 from maskface.errors import ModelFileError
+from maskface.face.align import dlib_chip_matrix, warp_chip
 from maskface.io.files import atomic_write_text
 from maskface.models.weights import shipped_weights
 
@@ -70,6 +71,9 @@ def mask_features(chip: np.ndarray) -> np.ndarray:
 class MaskClassifier:
     """Logistic regression: ``P(masked) = sigmoid(w . standardised(features) + b)``."""
 
+    #: The chip it reads, as ``FaceConfig``'s (chip, size, padding): dlib's 150-pixel chip.
+    CHIP = ("dlib", 150, 0.25)
+
     mean: np.ndarray
     scale: np.ndarray
     weights: np.ndarray
@@ -80,6 +84,12 @@ class MaskClassifier:
         feats = np.stack([mask_features(c) for c in np.asarray(chips).reshape(-1, *np.shape(chips)[-3:])])
         logits = ((feats - self.mean) / self.scale) @ self.weights + self.bias
         return 1.0 / (1.0 + np.exp(-logits))
+
+    @classmethod
+    def cut_chip(cls, image: np.ndarray, standard_landmarks: np.ndarray) -> np.ndarray:
+        """The chip it reads: :attr:`CHIP` cut from the face's *standard* landmarks, as at inference."""
+        _, size, padding = cls.CHIP
+        return warp_chip(image, dlib_chip_matrix(standard_landmarks, size, padding), size)
 
     def save(self, path: Path, **extra) -> None:
         atomic_write_text(path, json.dumps({"mean": self.mean.tolist(), "scale": self.scale.tolist(),
