@@ -9,7 +9,7 @@ import pytest
 from maskface.errors import NoFaceError
 from maskface.eval.frontend import nme, synthetic_lfw
 from maskface.face.detect import Detection
-from maskface.face.pipeline import FaceConfig, FacePipeline, merge_detections
+from maskface.face.pipeline import FaceConfig, FacePipeline, covers_center, merge_detections
 from maskface.face.robust import gradient_histograms, mask_features, shipped_mask_classifier
 from maskface.masks.synth import MaskSynthesizer
 
@@ -38,6 +38,41 @@ def test_merge_keeps_each_detectors_boxes_above_its_threshold_where_no_standard_
     assert merge_detections(found, (0.0, -0.5)) == [hog, masked_new_face]
     assert merge_detections(found, (0.0, -0.3)) == [hog]
     assert merge_detections(found, (-0.3, -0.5)) == [hog_weak, hog, masked_new_face]
+
+
+def test_covers_center_asks_whether_a_box_contains_the_photos_centre():
+    shape = (200, 300, 3)  # centre (150, 100)
+    assert covers_center([Detection((100, 50, 150, 100), 1.0, "hog")], shape)  # on the corner counts
+    assert not covers_center([Detection((0, 0, 149, 200), 1.0, "hog"), Detection((151, 0, 300, 99), 1.0, "hog")],
+                             shape)
+    assert not covers_center([], shape)
+
+
+def test_masked_scan_center_keeps_a_found_subject_and_always_finds_the_masked_face_beside_it(lfw_faces):
+    """A masked face that HOG misses, left of an unmasked subject at the photo's centre: the default cascade stops
+    at the subject (no masked-face scan), ``masked_scan="always"`` finds both; alone, the masked face is found."""
+    hog_only, center = FacePipeline(FaceConfig(mask_robust=False)), FacePipeline(FaceConfig())
+    always = FacePipeline(FaceConfig(masked_scan="always"))
+    _, subject, _ = lfw_faces[0]
+    for path, image, face in lfw_faces[1:]:
+        masked = MaskSynthesizer(seed=9)(image, face.landmarks, key=str(path)).image
+        if not hog_only.detect(masked) and center.detect(masked):
+            break
+    else:
+        pytest.fail("no masked photo that only the masked-face detector finds")
+    assert [d.detector for d in center.detect(masked)] == ["masked-hog"]
+    scene = np.hstack([masked, subject, np.full_like(subject, 127)])  # the subject holds the centre
+
+    def masked_on_the_left(pipeline: FacePipeline) -> bool:
+        return any(d.detector == "masked-hog" and d.center[0] < 250 for d in pipeline.detect(scene))
+
+    assert not masked_on_the_left(center) and masked_on_the_left(always)
+    assert any(d.detector == "hog" and 250 <= d.center[0] < 500 for d in center.detect(scene))
+
+
+def test_unknown_masked_scan_is_refused():
+    with pytest.raises(ValueError, match="masked_scan"):
+        FacePipeline(FaceConfig(masked_scan="sometimes"))
 
 
 def test_cascade_reports_mask_probability_on_clean_and_masked_faces(lfw_faces):

@@ -38,7 +38,7 @@ from maskface.face.frontend_training import (
     masked_version,
     training_photos,
 )
-from maskface.face.pipeline import FaceConfig, FacePipeline, merge_detections
+from maskface.face.pipeline import FaceConfig, FacePipeline, covers_center, merge_detections
 from maskface.io.files import atomic_write_text
 
 #: Masked-face thresholds tried (in both passes).
@@ -66,7 +66,7 @@ def _passes(image: np.ndarray) -> dict:
     first = cascade.scan(image, config.upsample, FLOOR)
     empty = not merge_detections(first, (cascade.detector.threshold, max(MASKED_THRESHOLDS)))
     second = cascade.scan(image, config.upsample + 1, FLOOR) if empty else []
-    return {"first": first, "second": second, "configured": cascade.detect(image)}
+    return {"first": first, "second": second, "configured": cascade.detect(image), "shape": image.shape}
 
 
 def _measure(task: tuple[str, int, dict[str, str]]) -> dict:
@@ -86,9 +86,17 @@ def _measure(task: tuple[str, int, dict[str, str]]) -> dict:
 
 
 def _faces(passes: dict, masked_threshold: float) -> list:
-    """The faces the cascade reports with this masked-face threshold in both passes."""
+    """The faces the cascade reports with this masked-face threshold in both passes (and its ``masked_scan``)."""
     thresholds = (_cascade().detector.threshold, masked_threshold)
-    return merge_detections(passes["first"], thresholds) or merge_detections(passes["second"], thresholds)
+    return _pass_faces(passes["first"], thresholds, passes["shape"]) or _pass_faces(passes["second"], thresholds,
+                                                                                   passes["shape"])
+
+
+def _pass_faces(boxes: list, thresholds: tuple[float, float], shape: tuple[int, ...]) -> list:
+    standard = merge_detections([d for d in boxes if d.detector.startswith("hog")], thresholds)
+    if _cascade().config.masked_scan == "center" and covers_center(standard, shape):
+        return standard
+    return merge_detections(boxes, thresholds)
 
 
 def _configured_row(rows: list[dict]) -> dict:

@@ -53,6 +53,17 @@ SelectOpt = Annotated[Select, typer.Option(help="Which face to keep when several
 RobustOpt = Annotated[bool, typer.Option("--mask-robust/--no-mask-robust",
                                          help="Use maskface's masked-face detector, landmarks and mask classifier "
                                               "in the cascade (--no-mask-robust: dlib's standard models only).")]
+
+
+class MaskedScan(StrEnum):
+    center = "center"
+    always = "always"
+
+
+MaskedScanOpt = Annotated[MaskedScan, typer.Option(
+    help="When the masked-face detector scans: 'center' when no standard face covers the photo's centre (no cost "
+         "for unmasked subjects), 'always' on every photo (also finds masked faces beside unmasked ones; for "
+         "crowds).")]
 DataOpt = Annotated[Path | None, typer.Option(help="Folder holding lfw/ (default: $MASKFACE_DATA).")]
 ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Registered name, NAME=CHECKPOINT, or an .onnx file "
                                      f"(default: {DEFAULT_MODEL}, the mask-aware recogniser).")]
@@ -84,7 +95,8 @@ def align(inputs: Inputs, out_dir: Annotated[Path, typer.Option("--out", help="F
           detector: Annotated[Detector, typer.Option(help="Face detector.")] = Detector.hog,
           upsample: Upsample = 1, select: SelectOpt = Select.largest,
           landmarks: Annotated[int, typer.Option(help="68 or 5 landmark points.")] = 68,
-          aligned: AlignedFlag = False, mask_robust: RobustOpt = True, errors: Errors = None,
+          aligned: AlignedFlag = False, mask_robust: RobustOpt = True,
+          masked_scan: MaskedScanOpt = MaskedScan.center, errors: Errors = None,
           workers: Workers = 0) -> None:
     """Detect, landmark and align faces: one PNG chip per input under OUT, keeping relative paths."""
     from maskface.apps.align import align_images
@@ -93,7 +105,7 @@ def align(inputs: Inputs, out_dir: Annotated[Path, typer.Option("--out", help="F
     try:
         config = _face_config(detector=detector.value, upsample=upsample, landmarks=landmarks, chip=chip.value,
                               size=size, padding=padding, select=select.value, aligned=aligned,
-                              mask_robust=mask_robust)
+                              mask_robust=mask_robust, masked_scan=masked_scan.value)
         from maskface.face.pipeline import FacePipeline
 
         FacePipeline(config)  # fail fast on a bad configuration or missing model file
@@ -122,12 +134,12 @@ def mask(inputs: Inputs, out_dir: Annotated[Path, typer.Option("--out", help="Fo
          = MaskType.random,
          seed: Annotated[int, typer.Option(help="Seed: same seed, image and options give the same bytes.")] = 0,
          aligned: AlignedFlag = False, upsample: Upsample = 1, errors: Errors = None, workers: Workers = 0,
-         mask_robust: RobustOpt = True) -> None:
+         mask_robust: RobustOpt = True, masked_scan: MaskedScanOpt = MaskedScan.center) -> None:
     """Put synthetic masks on every face: writes NAME.png and NAME.occlusion.png under OUT."""
     from maskface.apps.batch import default_workers
     from maskface.apps.mask import mask_images
 
-    config = _face_config(upsample=upsample, aligned=aligned, mask_robust=mask_robust)
+    config = _face_config(upsample=upsample, aligned=aligned, mask_robust=mask_robust, masked_scan=masked_scan.value)
     kind = None if mask_type is MaskType.random else mask_type.value
     report, faces = mask_images(inputs, out_dir, config, seed, kind, workers or default_workers(), errors)
     out.print(report.summary("masked") + f" ({faces} faces)", highlight=False)
@@ -139,13 +151,15 @@ def deocclude(inputs: Inputs, out_dir: Annotated[Path, typer.Option("--out", hel
               model: Annotated[str, typer.Option("--model", "-m", help="Registered de-occlusion model.")]
               = "deocclusion_v1",
               aligned: AlignedFlag = False, upsample: Upsample = 1, select: SelectOpt = Select.largest,
-              mask_robust: RobustOpt = True, errors: Errors = None, workers: Workers = 0,
+              mask_robust: RobustOpt = True, masked_scan: MaskedScanOpt = MaskedScan.center, errors: Errors = None,
+              workers: Workers = 0,
               device: DeviceOpt = None) -> None:
     """Complete the masked part of faces: NAME.chip.png, NAME.completed.png and NAME.occlusion.png under OUT."""
     from maskface.apps.batch import default_workers
     from maskface.apps.deocclude import deocclude_images
 
-    config = _face_config(upsample=upsample, aligned=aligned, select=select.value, mask_robust=mask_robust)
+    config = _face_config(upsample=upsample, aligned=aligned, select=select.value, mask_robust=mask_robust,
+                          masked_scan=masked_scan.value)
     try:
         report, masked = deocclude_images(inputs, out_dir, config, workers or default_workers(), model, device,
                                           errors=errors)
@@ -163,7 +177,8 @@ def embed(inputs: Inputs, out_file: Annotated[Path, typer.Option("--out", help="
           model: ModelOpt = DEFAULT_MODEL, aligned: AlignedFlag = False, upsample: Upsample = 1,
           select: SelectOpt = Select.largest, errors: Errors = None, workers: Workers = 0,
           batch_size: Annotated[int, typer.Option(help="Chips per forward pass.")] = 64,
-          device: DeviceOpt = None, mask_robust: RobustOpt = True) -> None:
+          device: DeviceOpt = None, mask_robust: RobustOpt = True,
+          masked_scan: MaskedScanOpt = MaskedScan.center) -> None:
     """Embed the face of each image: writes paths (str) and embeddings (float32, N x D) to an .npz file."""
     from maskface.apps.batch import default_workers
     from maskface.apps.embed import embed_images, save_embeddings
@@ -175,7 +190,7 @@ def embed(inputs: Inputs, out_file: Annotated[Path, typer.Option("--out", help="
         raise _fail(exc) from None
     spec = embedder.spec
     config = _face_config(upsample=upsample, chip=spec.chip, size=spec.size, padding=spec.padding,
-                          select=select.value, aligned=aligned, mask_robust=mask_robust)
+                          select=select.value, aligned=aligned, mask_robust=mask_robust, masked_scan=masked_scan.value)
     names, embeddings, detectors, report = embed_images(inputs, embedder, config, workers or default_workers(),
                                                         errors)
     save_embeddings(out_file, names, embeddings, model, detectors)
@@ -190,13 +205,14 @@ def verify(a: Annotated[Path, typer.Argument(help="First image.")],
            threshold: Annotated[float | None, typer.Option(help="Decision threshold (default: the model's).")] = None,
            aligned: AlignedFlag = False, upsample: Upsample = 1,
            as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
-           device: DeviceOpt = None, mask_robust: RobustOpt = True) -> None:
+           device: DeviceOpt = None, mask_robust: RobustOpt = True,
+           masked_scan: MaskedScanOpt = MaskedScan.center) -> None:
     """Are A and B the same person? Prints the score, the threshold and the decision."""
     from maskface.apps.recognizer import load
 
     try:
-        recognizer = load(model, device=device, face=_face_config(upsample=upsample, aligned=aligned,
-                                                                  mask_robust=mask_robust),
+        face = _face_config(upsample=upsample, aligned=aligned, mask_robust=mask_robust, masked_scan=masked_scan.value)
+        recognizer = load(model, device=device, face=face,
                           threshold=threshold)
         result = recognizer.verify(a, b)
     except MaskfaceError as exc:
@@ -279,10 +295,10 @@ def eval_lfw(out_dir: Annotated[Path, typer.Option("--out", help="Folder for the
              identify: Annotated[bool, typer.Option("--identification", help="Also rank-1/5 and CMC: unmasked "
                                                     "gallery, masked probes.")] = False,
              workers: Workers = 0, cache: CacheOpt = None, device: DeviceOpt = None,
-             mask_robust: RobustOpt = True) -> None:
+             mask_robust: RobustOpt = True, masked_scan: MaskedScanOpt = MaskedScan.center) -> None:
     """LFW View 2 (identity-disjoint 10 folds) in the U-U, M-U and M-M scenarios."""
     _lfw_runs(out_dir, data, [(model, folds)], scenario, _mask_setting(seed, mask_type, oracle_alignment), identify,
-              workers, cache, device, mask_robust)
+              workers, cache, device, mask_robust, masked_scan.value)
 
 
 @eval_app.command("crossfit")
@@ -295,7 +311,7 @@ def eval_crossfit(out_dir: Annotated[Path, typer.Option("--out", help="Folder fo
                   scenario: ScenarioOpt = [Scenario.uu],  # noqa: B006
                   seed: SeedOpt = 0, mask_type: MaskTypeOpt = None, oracle_alignment: OracleOpt = False,
                   workers: Workers = 0, cache: CacheOpt = None, device: DeviceOpt = None,
-                  mask_robust: RobustOpt = True) -> None:
+                  mask_robust: RobustOpt = True, masked_scan: MaskedScanOpt = MaskedScan.center) -> None:
     """Cross-fitted LFW View 2: each half of the folds scored by a model trained on the other half's people, then
     one 10-fold report (the honest protocol for trained models)."""
     halves = []
@@ -305,7 +321,7 @@ def eval_crossfit(out_dir: Annotated[Path, typer.Option("--out", help="Folder fo
             raise _error(ValueError(f"--half {item!r}: expected MODEL@FOLDS, e.g. maskface_v1@6-10"), 2)
         halves.append((model, folds))
     _lfw_runs(out_dir, data, halves, scenario, _mask_setting(seed, mask_type, oracle_alignment), False, workers,
-              cache, device, mask_robust)
+              cache, device, mask_robust, masked_scan.value)
 
 
 def _mask_setting(seed: int, mask_type: str | None, oracle: bool):
@@ -315,7 +331,8 @@ def _mask_setting(seed: int, mask_type: str | None, oracle: bool):
 
 
 def _lfw_runs(out_dir: Path, data: Path | None, halves: list[tuple[str, str]], scenario: list, setting,
-              identify: bool, workers: int, cache: Path | None, device: str | None, mask_robust: bool) -> None:
+              identify: bool, workers: int, cache: Path | None, device: str | None, mask_robust: bool,
+              masked_scan: str) -> None:
     """Verification runs on LFW View 2 pairs, each (model, folds) part scored by its model."""
     from maskface.data.lfw import LFW
     from maskface.eval.protocol import crossfit_verification, identification
@@ -324,7 +341,8 @@ def _lfw_runs(out_dir: Path, data: Path | None, halves: list[tuple[str, str]], s
 
     try:
         lfw = LFW.find(data)
-        face = _face_config(select="center", fallback=("upsample", "center"), mask_robust=mask_robust)
+        face = _face_config(select="center", fallback=("upsample", "center"), mask_robust=mask_robust,
+                            masked_scan=masked_scan)
         parts, seen = [], set()
         for model, folds in halves:
             wanted = set(_parse_folds(folds))
@@ -414,7 +432,7 @@ def eval_pairs(pairs_file: Annotated[Path, typer.Option("--pairs", help="LFW- or
                    help="Synthetic masks to add (U-U: use the images as they are).")] = Scenario.uu,
                seed: SeedOpt = 0, mask_type: MaskTypeOpt = None, oracle_alignment: OracleOpt = False,
                workers: Workers = 0, cache: CacheOpt = None, device: DeviceOpt = None,
-               mask_robust: RobustOpt = True) -> None:
+               mask_robust: RobustOpt = True, masked_scan: MaskedScanOpt = MaskedScan.center) -> None:
     """Any pairs file (LFW or MFR2 format); with MFR2 labels, also per mask status (U-U, M-U, M-M)."""
     from maskface.data.mfr2 import read_mfr2_pairs
     from maskface.eval.protocol import MaskSetting, verification
@@ -422,7 +440,8 @@ def eval_pairs(pairs_file: Annotated[Path, typer.Option("--pairs", help="LFW- or
 
     try:
         pairs = read_mfr2_pairs(pairs_file, root, labels)
-        store = _eval_setup(model, device, _face_config(fallback=("upsample",), mask_robust=mask_robust), workers,
+        face = _face_config(fallback=("upsample",), mask_robust=mask_robust, masked_scan=masked_scan.value)
+        store = _eval_setup(model, device, face, workers,
                             cache)
         setting = MaskSetting(seed, mask_type, oracle_alignment)
         report, result = verification(pairs, scenario.value, store, setting)

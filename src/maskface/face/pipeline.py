@@ -10,10 +10,14 @@ Policy (``FaceConfig``):
   The detector that produced each face is reported (``hog``, ``hog+1``, ``center``, ``aligned``), so fallbacks
   are always counted, never silent.
 * ``aligned=True`` skips detection: the input already is a chip and is only resized to the chip size.
-* **masks** (``mask_robust=True``, default): maskface's own detector, trained on masked faces, scans the same HOG
-  pyramid as the standard one (``masked-hog``). Every face's dlib chip goes through a mask classifier, and a face
-  found by the masked-face detector or judged masked gets its 5 points from maskface's masked-face landmark model
-  instead of the standard one. ``Face.mask_probability`` reports the classifier's output.
+* **masks** (``mask_robust=True``, default): a cascade. The standard detector runs first; maskface's own detector,
+  trained on masked faces (``masked-hog``), scans the photo when the standard one leaves its centre, where the
+  subject of a photo stands, without a face (``masked_scan="center"``, default: an unmasked subject costs no extra
+  scan), or on every photo (``masked_scan="always"``: both detectors scan one shared HOG pyramid, which finds a
+  masked face beside an unmasked one anywhere, for crowds, at a small cost on every photo). Every face's dlib chip
+  goes through a mask classifier, and a face found by the masked-face detector or judged masked gets its 5 points
+  from maskface's masked-face landmark model instead of the standard one. ``Face.mask_probability`` reports the
+  classifier's output.
 """
 
 from __future__ import annotations
@@ -38,8 +42,8 @@ if TYPE_CHECKING:
 #: 64-pixel, low-rank masked-face detector, which costs the shared scan a quarter as much). Cutting chips with dlib's
 #: own ``extract_image_chip`` instead of a NumPy copy of its sampler changed no chip of LFW or the real masked photos
 #: (faces more than twice the chip's size now go through dlib's pyramid, as ``dlib.get_face_chip``'s do), so it kept
-#: version 4.
-PIPELINE_VERSION = 4
+#: version 4. 5: the masked-face detector scans only photos whose centre the standard detector leaves without a face.
+PIPELINE_VERSION = 5
 
 #: What each detector of a mask-robust pass is called in ``Detection.detector`` (a fallback pass adds ``+1``).
 DETECTOR_NAMES = ("hog", "masked-hog")
@@ -66,6 +70,10 @@ class FaceConfig:
     #: may be lower than HOG's 0; chosen on LFW photos the front end never trained on, against false fires on
     #: photos whose faces were removed (tools/select_masked_detector.py, docs/models.md).
     masked_threshold: float = -0.5
+    #: When the masked-face detector scans: ``"center"`` when no standard face covers the photo's centre (unmasked
+    #: subjects cost nothing), ``"always"`` on every photo, in one pyramid shared with the standard detector (also
+    #: finds masked faces beside unmasked ones, for crowds; +7 % detection time on every photo). docs/pipeline.md.
+    masked_scan: Literal["center", "always"] = "center"
 
 
 @dataclass
@@ -103,6 +111,8 @@ class FacePipeline:
         cfg = self.config
         if cfg.chip == "arcface" and cfg.landmarks != 68:
             raise ValueError("the ArcFace chip needs the 68-point landmarks")
+        if cfg.masked_scan not in ("center", "always"):
+            raise ValueError(f"unknown masked_scan {cfg.masked_scan!r}; use 'center' or 'always'")
         unknown = set(cfg.fallback) - {"upsample", "center"}
         if unknown:
             raise ValueError(f"unknown fallback(s) {sorted(unknown)}; use 'upsample' and/or 'center'")
@@ -129,16 +139,21 @@ class FacePipeline:
         return found
 
     def search_pass(self, image: np.ndarray, upsample: int, masked_threshold: float) -> list[Detection]:
-        """One detection pass. With the mask-robust models and HOG, the detectors scan one shared HOG pyramid
-        (dlib's ``run_multiple``), so a masked face is found even when an unmasked face stands beside it; see
-        :func:`merge_detections` for which boxes are kept. Otherwise the masked-face detector looks only where the
-        standard detector found nothing."""
+        """One detection pass. With the mask-robust models, the masked-face detector adds its faces where no standard
+        box covers them (:func:`merge_detections`): with ``masked_scan="always"`` and HOG, both detectors scan one
+        shared HOG pyramid (dlib's ``run_multiple``); otherwise it scans alone, and with ``"center"`` only when no
+        standard face covers the photo's centre."""
         if self.robust is None:
             return self.detector(image, upsample=upsample)
-        if not isinstance(self.detector, HogDetector):
-            return self.detector(image, upsample=upsample) or self._masked_only(image, upsample, masked_threshold)
-        thresholds = (self.detector.threshold, masked_threshold)
-        return merge_detections(self.scan(image, upsample, min(thresholds)), thresholds)
+        always = self.config.masked_scan == "always"
+        if always and isinstance(self.detector, HogDetector):
+            thresholds = (self.detector.threshold, masked_threshold)
+            return merge_detections(self.scan(image, upsample, min(thresholds)), thresholds)
+        standard = self.detector(image, upsample=upsample)
+        if not always and covers_center(standard, image.shape):
+            return standard
+        return merge_detections(standard + self._masked_only(image, upsample, masked_threshold),
+                                (-np.inf, masked_threshold))
 
     def scan(self, image: np.ndarray, upsample: int, floor: float) -> list[Detection]:
         """Every box the standard and the masked-face detector score at or above ``floor``, in one shared HOG
@@ -231,14 +246,18 @@ class FacePipeline:
 
 
 def merge_detections(detections: list[Detection], thresholds: tuple[float, float]) -> list[Detection]:
-    """The boxes of a mask-robust pass that are kept: each detector's boxes at or above its threshold, the standard
-    detector's first, then the masked-face detector's where no standard box covers the same face."""
-    kept: list[Detection] = []
-    for index, threshold in enumerate(thresholds):
-        name = DETECTOR_NAMES[index]
-        mine = [d for d in detections if d.detector.split("+")[0] == name and d.score >= threshold]
-        kept += [d for d in mine if not any(_overlaps(d, k) for k in kept)]
-    return kept
+    """The boxes of a mask-robust pass that are kept: the standard detector's boxes at or above its threshold first,
+    then the masked-face detector's at or above its own where no standard box covers the same face."""
+    masked = [d.detector.startswith(DETECTOR_NAMES[1]) for d in detections]
+    standard = [d for d, m in zip(detections, masked) if not m and d.score >= thresholds[0]]
+    return standard + [d for d, m in zip(detections, masked)
+                       if m and d.score >= thresholds[1] and not any(_overlaps(d, k) for k in standard)]
+
+
+def covers_center(detections: list[Detection], shape: tuple[int, ...]) -> bool:
+    """Whether some box contains the photo's centre, where the subject of a portrait, a crop or an ID photo is."""
+    cx, cy = shape[1] / 2.0, shape[0] / 2.0
+    return any(d.box[0] <= cx <= d.box[2] and d.box[1] <= cy <= d.box[3] for d in detections)
 
 
 def _overlaps(a: Detection, b: Detection) -> bool:
