@@ -19,6 +19,7 @@ FRONT_END_VERSIONS = {
     2: "masked-face detector trained at C = 5",
     3: "masked-face detector retrained at C = 20 (more masked faces found, fewer false fires)",
     4: "a 64-pixel, low-rank masked-face detector (C = 40): a quarter of the extra scan's cost",
+    5: "the masked-face detector scans only photos whose centre HOG leaves without a face",
 }
 
 
