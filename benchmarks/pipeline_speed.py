@@ -100,5 +100,6 @@ def masked_versions(images, paths) -> list:
             out.append(synthesizer(image, pipeline.align(image).landmarks, key=str(path)).image)
     return out
 
+
 if __name__ == "__main__":
     main()

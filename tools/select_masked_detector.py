@@ -38,7 +38,7 @@ from maskface.face.frontend_training import (
     masked_version,
     training_photos,
 )
-from maskface.face.pipeline import FaceConfig, FacePipeline, covers_center, merge_detections
+from maskface.face.pipeline import FaceConfig, FacePipeline, merge_detections
 from maskface.io.files import atomic_write_text
 
 #: Masked-face thresholds tried (in both passes).
@@ -94,7 +94,7 @@ def _faces(passes: dict, masked_threshold: float) -> list:
 
 def _pass_faces(boxes: list, thresholds: tuple[float, float], shape: tuple[int, ...]) -> list:
     standard = merge_detections([d for d in boxes if d.detector.startswith("hog")], thresholds)
-    if _cascade().config.masked_scan == "center" and covers_center(standard, shape):
+    if not _cascade().needs_masked_scan(standard, shape):
         return standard
     return merge_detections(boxes, thresholds)
 

@@ -145,15 +145,19 @@ class FacePipeline:
         standard face covers the photo's centre."""
         if self.robust is None:
             return self.detector(image, upsample=upsample)
-        always = self.config.masked_scan == "always"
-        if always and isinstance(self.detector, HogDetector):
+        if self.config.masked_scan == "always" and isinstance(self.detector, HogDetector):
             thresholds = (self.detector.threshold, masked_threshold)
             return merge_detections(self.scan(image, upsample, min(thresholds)), thresholds)
         standard = self.detector(image, upsample=upsample)
-        if not always and covers_center(standard, image.shape):
+        if not self.needs_masked_scan(standard, image.shape):
             return standard
         return merge_detections(standard + self._masked_only(image, upsample, masked_threshold),
                                 (-np.inf, masked_threshold))
+
+    def needs_masked_scan(self, standard: list[Detection], shape: tuple[int, ...]) -> bool:
+        """Whether the masked-face detector scans a photo in which the standard detector found ``standard``: on
+        every photo with ``masked_scan="always"``, otherwise when none of those faces covers the photo's centre."""
+        return self.config.masked_scan == "always" or not covers_center(standard, shape)
 
     def scan(self, image: np.ndarray, upsample: int, floor: float) -> list[Detection]:
         """Every box the standard and the masked-face detector score at or above ``floor``, in one shared HOG
