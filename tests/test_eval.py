@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import shutil
 import subprocess
@@ -14,6 +13,7 @@ import pytest
 
 from maskface.data.lfw import LFW
 from maskface.eval.protocol import EmbeddingCache, MaskSetting, crossfit_verification, verification
+from maskface.eval.scores import read_pairs
 from maskface.face.pipeline import FaceConfig
 from maskface.models.embedder import load_embedder
 
@@ -52,10 +52,17 @@ def test_eval_pairs_writes_every_report_file(mfr2_style, tmp_path):
     assert set(report) >= REPORT_KEYS
     assert report["pairs"] == 12 and report["failures"] == 0
     assert len(report["folds"]) == 10 and "folds_note" in report
-    assert {f.name for f in out.iterdir()} >= {"report.json", "report.md", "scores.csv", "roc.png", "det.png",
+    assert {f.name for f in out.iterdir()} >= {"report.json", "report.md", "scores.npz", "roc.png", "det.png",
                                               "hist.png"}
-    rows = list(csv.DictReader((out / "scores.csv").read_text().splitlines()))
-    assert len(rows) == 12 and rows[0]["path_a"] == "Aaron_Peirsol/Aaron_Peirsol_0001.png"
+    pairs = read_pairs(out)
+    assert len(pairs) == 12 and pairs[0].a.as_posix() == "Aaron_Peirsol/Aaron_Peirsol_0001.png"
+    assert [p.same for p in pairs] == [True, False] * 6
+    # The mask-status runs below it point into the top run's pair list instead of storing their own.
+    assert [f.name for f in (out / "pairs").iterdir()] == [str(np.load(out / "scores.npz")["pair_list"])]
+    assert not (out / "unmasked-unmasked" / "pairs").exists()
+    unmasked = read_pairs(out / "unmasked-unmasked")  # every second person's second photo is unmasked
+    assert [p.same for p in unmasked] == [False, True] * 3
+    assert {p.b.parent.name for p in unmasked} == {"Abdullah_Gul", "Al_Gore", "Ali_Naimi"}
     # Mask-status split: three genuine and three impostor pairs in each of U-U and M-U, none in M-M.
     for group in ("unmasked-unmasked", "masked-unmasked"):
         assert json.loads((out / group / "report.json").read_text())["pairs"] == 6
@@ -113,6 +120,55 @@ def test_lfw_protocol_two_folds(lfw_root, tmp_path):
     assert sum(pooled["detectors"]["a"].values()) == len(pairs)
 
 
+def test_scores_file_round_trip_and_shared_pair_list(tmp_path):
+    from maskface.data.pairs import Pair
+    from maskface.errors import RunFolderError
+    from maskface.eval.scores import read_scores, write_scores
+
+    pairs = [Pair(Path(f"/data/lfw/P{i}/P{i}_0001.jpg"), Path(f"/data/lfw/Q{i}/Q{i}_0002.jpg"), i % 2 == 0, i // 2 + 1)
+             for i in range(6)]
+    scores = np.array([-0.5123456789, -0.9, 0.25, -1e-3, -0.7, -0.333333])
+    (tmp_path / "pairs").mkdir()  # a shared pair-list folder above the runs, as docs/results/pairs
+    write_scores(tmp_path / "all", scores, pairs)
+    write_scores(tmp_path / "part", scores[3:], pairs[3:])
+    lists = list((tmp_path / "pairs").iterdir())
+    assert len(lists) == 1 and not (tmp_path / "part" / "pairs").exists()  # the part points into the first list
+    with np.load(tmp_path / "part" / "scores.npz") as stored:
+        assert stored["pair"].tolist() == [3, 4, 5] and stored["score"].dtype == np.float32
+    back, same, folds = read_scores(tmp_path / "part")
+    assert np.allclose(back, scores[3:], rtol=6e-8, atol=0) and not np.array_equal(back, scores[3:])
+    assert same.tolist() == [False, True, False] and folds.tolist() == [2, 3, 3]
+    assert read_pairs(tmp_path / "part") == [Pair(Path(f"P{i}/P{i}_0001.jpg"), Path(f"Q{i}/Q{i}_0002.jpg"), i % 2 == 0,
+                                                  i // 2 + 1) for i in (3, 4, 5)]
+    # Without a shared folder the run keeps its own list.
+    write_scores(tmp_path / "other" / "alone" / "run", scores[:2], pairs[:2])
+    assert len(list((tmp_path / "other" / "alone" / "run" / "pairs").iterdir())) == 1
+    # Scores stay readable without the list; the paths need it.
+    lists[0].unlink()
+    assert len(read_scores(tmp_path / "part")[0]) == 3
+    with pytest.raises(RunFolderError, match="its pair list .* is in none of"):
+        read_pairs(tmp_path / "part")
+    with pytest.raises(RunFolderError, match="no scores.npz"):
+        read_scores(tmp_path / "pairs")
+
+
+def test_runs_written_before_scores_npz_are_read(tmp_path):
+    """Older run folders hold scores.csv; they are read as they are."""
+    from maskface.eval.report import load_scores
+
+    run = Path(__file__).parents[1] / "docs/results/lfw-dlib_resnet_v1/M-U"
+    _, scores, pairs = load_scores(run)
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "report.json").write_text((run / "report.json").read_text())
+    rows = [f"{p.fold},{int(p.same)},{s:.6f},{p.a.as_posix()},{p.b.as_posix()}" for p, s in zip(pairs, scores.scores)]
+    (old / "scores.csv").write_text("fold,label,score,path_a,path_b\n" + "\n".join(rows) + "\n")
+    _, legacy, legacy_pairs = load_scores(old)
+    assert legacy_pairs == pairs and np.array_equal(legacy.labels, scores.labels)
+    assert np.abs(legacy.scores - scores.scores).max() <= 5e-7
+    assert np.array_equal(np.argsort(legacy.scores, kind="stable"), np.argsort(scores.scores, kind="stable"))
+
+
 def _split_run(run_dir: Path, out: Path, fold_sets: list[set[int]]) -> list[Path]:
     """Write a committed 10-fold run's scores back as separate runs on the given folds."""
     from maskface.eval.protocol import PairScores, pooled_report
@@ -168,7 +224,7 @@ def test_eval_pool_cli_writes_pooled_runs(tmp_path):
     assert done.returncode == 0, done.stderr
     report = json.loads((tmp_path / "pooled/U-U/report.json").read_text())
     assert report["accuracy_mean"] == pytest.approx(json.loads((run / "report.json").read_text())["accuracy_mean"])
-    assert {p.name for p in (tmp_path / "pooled/U-U").iterdir()} >= {"report.md", "scores.csv", "roc.png"}
+    assert {p.name for p in (tmp_path / "pooled/U-U").iterdir()} >= {"report.md", "scores.npz", "roc.png"}
     missing = subprocess.run([*cmd[:5], str(tmp_path / "nope"), "--out", str(tmp_path / "x")], capture_output=True,
                              text=True)
     assert missing.returncode == 2 and "no such run folder" in missing.stderr

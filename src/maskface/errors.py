@@ -26,3 +26,7 @@ class ModelFileError(MaskfaceError):
 
 class DatasetError(MaskfaceError):
     """A dataset folder or protocol file that does not have the expected layout."""
+
+
+class RunFolderError(MaskfaceError):
+    """A run folder (written by ``maskface eval``) that lacks a file it needs."""

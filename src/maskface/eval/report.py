@@ -1,20 +1,21 @@
-"""Write an evaluation run to a folder (report.json, report.md, scores.csv, ROC/DET/histogram plots) and put
+"""Write an evaluation run to a folder (report.json, report.md, scores.npz, ROC/DET/histogram plots) and put
 several runs side by side."""
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from pathlib import Path
 
-import numpy as np
-
 from maskface.data.pairs import Pair
+from maskface.errors import RunFolderError
 from maskface.eval.plots import plot_det, plot_histogram, plot_roc
 from maskface.eval.protocol import PairScores, fold_span, pooled_report
+from maskface.eval.scores import read_pairs, read_scores, write_scores
 from maskface.io.files import atomic_write_text
-from maskface.masks.synth import mask_key
+
+#: The plots ``write_run`` draws beside a report (not kept in docs/results; ``maskface eval compare`` redraws ROC
+#: and DET from the scores).
+PLOTS = ("roc.png", "det.png", "hist.png")
 
 #: (report key, column title, format) of the Markdown tables.
 COLUMNS = [
@@ -44,40 +45,45 @@ def markdown_table(reports: list[dict]) -> str:
     return "\n".join([head, rule, *rows]) + "\n"
 
 
+def run_markdown(report: dict) -> str:
+    """The text of a run's ``report.md``: made from ``report.json`` alone, so a committed report can be checked."""
+    detectors = "; ".join(f"{side}: " + ", ".join(f"{k} {v}" for k, v in sorted(c.items()))
+                          for side, c in report["detectors"].items())
+    folds = "\n".join(f"| {f['fold']} | {f['accuracy']:.2%} | {f['threshold']:.4f} |" for f in report["folds"])
+    return (f"# {run_label(report)}\n\n{markdown_table([report])}\n"
+            f"Pairs: {report['pairs']}; faces by detector (side a; side b): {detectors}.\n\n"
+            "Scores are similarities (higher = more alike; Euclidean distances are negated). Thresholds are chosen "
+            "on the other nine folds.\n\n| fold | accuracy | threshold |\n|---:|---:|---:|\n"
+            f"{folds}\n\nWritten with this report: `scores.npz` (every pair's score) and the plots "
+            + ", ".join(f"`{name}`" for name in PLOTS) + "; `maskface eval compare` draws ROC and DET again from "
+            "the scores.\n")
+
+
 def write_run(out_dir: Path, report: dict, result: PairScores, pairs: list[Pair]) -> None:
     """All the files of one verification run."""
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out_dir / "report.json", json.dumps(report, indent=2) + "\n")
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(["fold", "label", "score", "path_a", "path_b"])  # paths as <person>/<file>
-    for pair, score in zip(pairs, result.scores):
-        writer.writerow([pair.fold, int(pair.same), f"{score:.6f}", mask_key(pair.a), mask_key(pair.b)])
-    atomic_write_text(out_dir / "scores.csv", buffer.getvalue())
+    write_scores(out_dir, result.scores, pairs)
     label = run_label(report)
     plot_roc({label: (result.scores, result.labels)}, out_dir / "roc.png")
     plot_det({label: (result.scores, result.labels)}, out_dir / "det.png")
     plot_histogram(result.scores, result.labels, out_dir / "hist.png", label)
-    detectors = "; ".join(f"{side}: " + ", ".join(f"{k} {v}" for k, v in sorted(c.items()))
-                          for side, c in report["detectors"].items())
-    folds = "\n".join(f"| {f['fold']} | {f['accuracy']:.2%} | {f['threshold']:.4f} |" for f in report["folds"])
-    text = (f"# {label}\n\n{markdown_table([report])}\n"
-            f"Pairs: {report['pairs']}; faces by detector (side a; side b): {detectors}.\n\n"
-            "Scores are similarities (higher = more alike; Euclidean distances are negated). Thresholds are chosen "
-            "on the other nine folds.\n\n| fold | accuracy | threshold |\n|---:|---:|---:|\n"
-            f"{folds}\n\n![ROC](roc.png) ![DET](det.png) ![scores](hist.png)\n")
-    atomic_write_text(out_dir / "report.md", text)
+    atomic_write_text(out_dir / "report.md", run_markdown(report))
+
+
+def load_run(run_dir: Path) -> tuple[dict, PairScores]:
+    """A run folder's report and its scores, as ``write_run`` wrote them."""
+    path = run_dir / "report.json"
+    if not path.is_file():
+        raise RunFolderError(str(run_dir), "not a run folder (no report.json)")
+    report = json.loads(path.read_text())
+    scores, same, folds = read_scores(run_dir)
+    return report, PairScores(scores, same, folds, report["failures"], report["detectors"])
 
 
 def load_scores(run_dir: Path) -> tuple[dict, PairScores, list[Pair]]:
-    """A run folder's report, its scores and its pairs (paths as ``<person>/<file>``), as ``write_run`` wrote them."""
-    report = json.loads((run_dir / "report.json").read_text())
-    with open(run_dir / "scores.csv") as handle:
-        rows = list(csv.DictReader(handle))
-    pairs = [Pair(Path(r["path_a"]), Path(r["path_b"]), r["label"] == "1", int(r["fold"])) for r in rows]
-    scores = PairScores(np.array([float(r["score"]) for r in rows]), np.array([p.same for p in pairs]),
-                        np.array([p.fold for p in pairs]), report["failures"], report["detectors"])
-    return report, scores, pairs
+    """A run folder's report, its scores and its pairs (paths as ``<person>/<file>``)."""
+    return (*load_run(run_dir), read_pairs(run_dir))
 
 
 #: Values of ``report.json`` keys that older reports lack: those written before the front end's version was
@@ -113,7 +119,7 @@ def pool_runs(run_dirs: list[Path]) -> tuple[dict, PairScores, list[Pair]]:
 
 def compare_runs(run_dirs: list[Path], out_dir: Path) -> str:
     """One Markdown table and one ROC/DET plot over several run folders; returns the table."""
-    runs = [load_scores(d)[:2] for d in run_dirs]
+    runs = [load_run(d) for d in run_dirs]
     table = markdown_table([r for r, _ in runs])
     labels = [run_label(r) for r, _ in runs]
     if len(set(labels)) < len(labels):  # same model and scenario in several folders: name them by folder
