@@ -1,18 +1,23 @@
-"""Make ``docs/results.md`` (and its combined ROC/DET plots) from the evaluation runs under ``docs/results/``.
+"""Make every results table from the evaluation runs under ``docs/results/``: the page ``docs/results.md``, the
+tables of the model card ``docs/models.md`` (between ``<!-- make_results: NAME -->`` and ``<!-- /make_results -->``)
+and the ROC/DET plot ``docs/results/all``.
 
-Each run folder was written by ``maskface eval lfw``; the commands that made them are listed in the page itself.
+Each run folder was written by ``maskface eval``; the commands that made them are listed in the page itself.
+``tests/test_results.py`` checks that the committed pages equal what this script makes.
 Run: ``python tools/make_results.py``.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
-from maskface.eval.report import COLUMNS, compare_runs, load_scores, report_value, run_label
+from maskface.eval.report import COLUMNS, compare_runs, report_value, run_label
 from maskface.face.pipeline import PIPELINE_VERSION
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
+RUNS = DOCS / "results"
 
 #: What changed in each version of the face front end (``PIPELINE_VERSION``, recorded in every report.json).
 FRONT_END_VERSIONS = {
@@ -21,6 +26,15 @@ FRONT_END_VERSIONS = {
     4: "a 64-pixel, low-rank masked-face detector (C = 40): a quarter of the extra scan's cost",
     5: "the masked-face detector scans only photos whose centre HOG leaves without a face",
 }
+
+
+def _report(folder: str, scenario: str) -> dict:
+    return json.loads((RUNS / folder / scenario / "report.json").read_text())
+
+
+def _pct(value: float, digits: int = 2) -> str:
+    """A rate as the model card writes it: ``93.20 %``."""
+    return f"{value:.{digits}%}".replace("%", " %")
 
 
 def _version_note(reports: list[dict]) -> list[str]:
@@ -34,25 +48,61 @@ def _version_note(reports: list[dict]) -> list[str]:
     return [f"*Made with the front end {names}, not the current v{PIPELINE_VERSION}; see "
             "[front-end versions](#front-end-versions).*", ""]
 
-#: (section title, run folder relative to docs/results, command that made it)
-SECTIONS = [
-    ("Teacher, standard front end (dlib HOG + 68 landmarks), realistic alignment", "lfw-dlib_resnet_v1",
-     "maskface eval lfw --data ../shared/data -m dlib_resnet_v1 -s U-U -s M-U -s M-M --identification --no-mask-robust "
-     "--out docs/results/lfw-dlib_resnet_v1"),
-    ("Teacher, oracle alignment (landmarks of the unmasked original)", "lfw-dlib_resnet_v1",
-     "maskface eval lfw --data ../shared/data -m dlib_resnet_v1 -s M-U -s M-M --oracle-alignment --no-mask-robust "
-     "--out docs/results/lfw-dlib_resnet_v1"),
-    ("Teacher, mask-robust front end (cascade), realistic alignment", "lfw-dlib_resnet_v1-robust",
-     "maskface eval lfw --data ../shared/data -m dlib_resnet_v1 -s U-U -s M-U -s M-M --identification "
-     "--out docs/results/lfw-dlib_resnet_v1-robust"),
-    ("Held-out folds 6-10: teacher on masked faces (cascade front end)", "lfw-folds6-10-dlib_resnet_v1",
-     "maskface eval lfw --data ../shared/data --folds 6-10 -m dlib_resnet_v1 -s U-U -s M-U -s M-M "
-     "--out docs/results/lfw-folds6-10-dlib_resnet_v1"),
-    ("Held-out folds 6-10: teacher on faces completed by deocclusion_v1 (estimated maps)",
-     "lfw-folds6-10-dlib_resnet_v1+deocclusion_v1",
-     "maskface eval lfw --data ../shared/data --folds 6-10 -s U-U -s M-U -s M-M -m dlib_resnet_v1+deocclusion_v1 "
-     "--out docs/results/lfw-folds6-10-dlib_resnet_v1+deocclusion_v1"),
+
+#: Tables of single runs: (section title, commands, run folders under docs/results as folder/scenario).
+RUN_SECTIONS = [
+    ("Teacher, standard front end (dlib HOG + 68 landmarks), realistic alignment",
+     ["maskface eval lfw --data ../shared/data -m dlib_resnet_v1 -s U-U -s M-U -s M-M --identification "
+      "--no-mask-robust --out docs/results/lfw-dlib_resnet_v1"],
+     ["lfw-dlib_resnet_v1/U-U", "lfw-dlib_resnet_v1/M-U", "lfw-dlib_resnet_v1/M-M"]),
+    ("Teacher, oracle alignment (landmarks of the unmasked original)",
+     ["maskface eval lfw --data ../shared/data -m dlib_resnet_v1 -s M-U -s M-M --oracle-alignment --no-mask-robust "
+      "--out docs/results/lfw-dlib_resnet_v1"],
+     ["lfw-dlib_resnet_v1/M-U-oracle", "lfw-dlib_resnet_v1/M-M-oracle"]),
+    ("Teacher, mask-robust front end (cascade), realistic alignment",
+     ["maskface eval lfw --data ../shared/data -m dlib_resnet_v1 -s U-U -s M-U -s M-M --identification "
+      "--out docs/results/lfw-dlib_resnet_v1-robust"],
+     ["lfw-dlib_resnet_v1-robust/U-U", "lfw-dlib_resnet_v1-robust/M-U", "lfw-dlib_resnet_v1-robust/M-M"]),
+    ("maskface_v1 against the teacher: held-out folds 6-10, current front end",
+     [f"maskface eval lfw --data ../shared/data --folds 6-10 -m {model} -s M-U -s M-M "
+      f"--out docs/results/v{PIPELINE_VERSION}-folds6-10-{model}" for model in ("dlib_resnet_v1", "maskface_v1")],
+     [f"v{PIPELINE_VERSION}-folds6-10-{model}/{scenario}" for model in ("dlib_resnet_v1", "maskface_v1")
+      for scenario in ("M-U", "M-M")]),
 ]
+#: What the held-out section measures (the other sections explain themselves).
+HELD_OUT_TEXT = ("The shipped models (`deocclusion_v1` and the student) trained on the people of View 2 folds 1-5; "
+                 "here they and the teacher score the 3,000 pairs of folds 6-10 (5 folds, thresholds chosen on the "
+                 "other four), with the cascade front end on the masked photo.")
+
+
+def _run_table(runs: list[str]) -> list[str]:
+    """One row per run: every metric column and the detectors that found the masked side's faces."""
+    header = "| run | " + " | ".join(t for _, t, _ in COLUMNS) + " | faces by detector (masked side) |"
+    lines = [header, "|---|" + "---:|" * len(COLUMNS) + "---|"]
+    for run in runs:
+        report = json.loads((RUNS / run / "report.json").read_text())
+        cells = " | ".join(fmt.format(report[k]) for k, _, fmt in COLUMNS)
+        side = report["detectors"]["a"]
+        detectors = ", ".join(f"{k} {v}" for k, v in sorted(side.items(), key=lambda kv: -kv[1]))
+        lines.append(f"| [{run_label(report)}](results/{run}/report.md) | {cells} | {detectors} |")
+    return lines
+
+
+def _run_sections() -> list[str]:
+    lines = []
+    for title, commands, runs in RUN_SECTIONS:
+        reports = [json.loads((RUNS / run / "report.json").read_text()) for run in runs]
+        intro = [HELD_OUT_TEXT, ""] if title.startswith("maskface_v1") else []
+        command = [f"`{commands[0]}`"] if len(commands) == 1 else ["```bash", *commands, "```"]
+        lines += [f"## {title}", "", *intro, *command, "", *_version_note(reports), *_run_table(runs)]
+        ident = RUNS / runs[0].split("/")[0] / "identification.json"
+        if ident.is_file() and not runs[0].endswith("-oracle"):
+            data = json.loads(ident.read_text())
+            lines += ["", f"Identification (unmasked gallery of {data['gallery']} people, {data['probes']} masked "
+                          f"probes, LFW people with at least 2 images): **rank-1 {data['rank1']:.2%}**, "
+                          f"rank-5 {data['rank5']:.2%}, {data['failures']} failed images."]
+        lines.append("")
+    return lines
 
 
 def _held_out_table() -> list[str]:
@@ -62,10 +112,7 @@ def _held_out_table() -> list[str]:
     for scenario in ("U-U", "M-U", "M-M"):
         cells = []
         for folder in runs.values():
-            path = DOCS / "results" / folder / scenario / "report.json"
-            if not path.is_file():
-                return []
-            folds = {f["fold"]: f["accuracy"] for f in json.loads(path.read_text())["folds"]}
+            folds = {f["fold"]: f["accuracy"] for f in _report(folder, scenario)["folds"]}
             cells.append(f"{(folds[9] + folds[10]) / 2:.2%}")
         rows.append(f"| {scenario} | " + " | ".join(cells) + " |")
     return ["## Held-out folds only", "",
@@ -74,16 +121,28 @@ def _held_out_table() -> list[str]:
             "thresholds as above.", "", "| scenario | " + " | ".join(runs) + " |", "|---|---:|---:|", *rows, ""]
 
 
-def _deocclusion_table() -> list[str]:
-    """Completion quality of deocclusion_v1 on held-out people (``maskface eval deocclusion``)."""
-    path = DOCS / "results" / "deocclusion.json"
-    if not path.is_file():
-        return []
-    r = json.loads(path.read_text())
+def _deocclusion_rows() -> tuple[dict, list[str], str]:
+    """``deocclusion.json``, its table (PSNR, SSIM, teacher cosine per input) and the occlusion estimator's line."""
+    r = json.loads((RUNS / "deocclusion.json").read_text())
     cos, est = r["teacher_cosine_to_original"], r["estimator"]
-    rows = [("masked input", r["masked_input"], cos["masked"]),
-            ("completed, true map", r["completed_true_map"], cos["completed_true_map"]),
-            ("completed, estimated map", r["completed_estimated_map"], cos["completed_estimated_map"])]
+    inputs = [("masked input", "masked_input", "masked"), ("completed, true map", "completed_true_map", None),
+              ("completed, estimated map", "completed_estimated_map", None)]
+    metrics = [("PSNR inside the mask (dB)", lambda key, _: f"{r[key]['psnr_in_mask_db']:.2f}"),
+               ("SSIM inside the mask", lambda key, _: f"{r[key]['ssim_in_mask']:.3f}"),
+               ("teacher cosine similarity to the original", lambda key, c: f"{cos[c or key]:.4f}")]
+    table = [f"| held-out folds {r['folds'][0]}-{r['folds'][-1]}, {r['faces']} masked chips (mask seed "
+             f"{r['mask_seed']}) | " + " | ".join(name for name, _, _ in inputs) + " |", "|---|---:|---:|---:|",
+             *[f"| {title} | " + " | ".join(cell(key, c) for _, key, c in inputs) + " |" for title, cell in metrics]]
+    line = (f"Occlusion estimator on the same masked chips: **mean IoU {est['mean_iou']:.4f}** (median "
+            f"{est['median_iou']:.4f}, pooled {est['pooled_iou']:.4f}; {est['share_iou_at_least_0.9']:.1%} of faces "
+            f"at IoU >= 0.9; target 0.9); it calls {est['masked_faces_judged_masked']:.2%} of them masked and "
+            f"{est['clean_faces_judged_masked']:.2%} of {est['clean_faces']} unmasked held-out chips masked.")
+    return r, table, line
+
+
+def _deocclusion_section() -> list[str]:
+    """Completion quality of deocclusion_v1 on held-out people (``maskface eval deocclusion``)."""
+    r, table, line = _deocclusion_rows()
     folds = f"{r['folds'][0]}-{r['folds'][-1]}"
     return ["## De-occlusion (deocclusion_v1), held-out people", "",
             f"`maskface eval deocclusion --data ../shared/data --folds {folds} --limit {r['faces']} "
@@ -91,40 +150,32 @@ def _deocclusion_table() -> list[str]:
             "", f"{r['faces']} chips of LFW people of View 2 folds {folds} (never seen in training), each with a "
             f"synthetic mask drawn from (seed {r['mask_seed']}, `<person>/<file>`). PSNR and SSIM are measured "
             "over the mask's pixels against the unmasked original; the teacher's cosine similarity compares "
-            "embeddings of the face and of the unmasked original.", "",
-            "| input to the teacher | PSNR in mask (dB) | SSIM in mask | teacher cosine to original |",
-            "|---|---:|---:|---:|",
-            *[f"| {name} | {m['psnr_in_mask_db']:.2f} | {m['ssim_in_mask']:.3f} | {c:.4f} |" for name, m, c in rows],
-            "", f"The completed face is closer to the original than the masked input for "
+            "embeddings of the face and of the unmasked original.", "", *table, "",
+            f"The completed face is closer to the original than the masked input for "
             f"{r['teacher_cosine_improved_share']['completed_estimated_map']:.1%} of faces (estimated map).", "",
-            f"Occlusion estimator: mean IoU **{est['mean_iou']:.4f}** (median {est['median_iou']:.4f}, pooled "
-            f"{est['pooled_iou']:.4f}; {est['share_iou_at_least_0.9']:.1%} of faces at IoU >= 0.9). It calls "
-            f"{est['masked_faces_judged_masked']:.1%} of the masked faces masked and "
-            f"{est['clean_faces_judged_masked']:.1%} of {est['clean_faces']} unmasked held-out faces masked.", "",
-            "![original / masked / completed / estimated map, and real masked photos](img/deocclusion.png)", ""]
+            line, "", "![original / masked / completed / estimated map, and real masked photos](img/deocclusion.png)",
+            ""]
 
 
-#: (row label, run folder under docs/results with realistic alignment, with oracle alignment) of the cross-fitted
-#: comparison: each folder pools a folds 6-10 run and a folds 1-5 run (``maskface eval pool``, CROSSFIT_COMMANDS).
+#: (row label, folder under docs/results) of the cross-fitted comparison: each folder pools a folds 6-10 run and a
+#: folds 1-5 run (``maskface eval pool``, CROSSFIT_COMMANDS), realistic scenarios and ``-oracle`` ones.
 CROSSFIT = [
-    ("teacher on masked faces", "crossfit-teacher", "crossfit-teacher"),
-    ("teacher on completed faces", "crossfit-teacher+deocclusion", "crossfit-teacher+deocclusion"),
-    ("student, instance loss only", "crossfit-student-instance", "crossfit-student-instance"),
-    ("student, instance + pair + triplet (RKD)", "crossfit-student-rkd", "crossfit-student-rkd"),
-    ("student, full method (+ identity-centred soft term)", "crossfit-student-full", "crossfit-student-full"),
-    ("**maskface_v1**: full student + teacher on completed faces, averaged", "crossfit-maskface_v1",
-     "crossfit-maskface_v1"),
+    ("teacher on masked faces", "crossfit-teacher"),
+    ("teacher on completed faces", "crossfit-teacher+deocclusion"),
+    ("student, instance loss only", "crossfit-student-instance"),
+    ("student, instance + pair + triplet (RKD)", "crossfit-student-rkd"),
+    ("student, full method (+ identity-centred soft term)", "crossfit-student-full"),
+    ("**maskface_v1**: full student + teacher on completed faces, averaged", "crossfit-maskface_v1"),
 ]
-#: the same rows on each half alone: (models trained on folds 1-5, pairs of folds 6-10) and the reverse
-HELD_OUT_HALF = [
-    ("teacher on masked faces", "lfw-folds6-10-dlib_resnet_v1"),
-    ("teacher on completed faces (deocclusion_v1)", "lfw-folds6-10-dlib_resnet_v1+deocclusion_v1"),
-    ("student, instance loss only", "lfw-folds6-10-maskface_v1-instance"),
-    ("student, instance + pair + triplet (RKD)", "lfw-folds6-10-maskface_v1-rkd"),
-    ("student, full method (+ identity-centred soft term)", "lfw-folds6-10-maskface_v1-full"),
-    ("**maskface_v1**: full student + teacher on completed faces, averaged", "lfw-folds6-10-maskface_v1"),
-]
-OTHER_HALF = [(label, folder.replace("folds6-10", "folds1-5")) for label, folder in HELD_OUT_HALF]
+#: The half runs each cross-fitted folder pools (folds 6-10 scored by models of folds 1-5, and the reverse).
+CROSSFIT_HALVES = {
+    "crossfit-teacher": "dlib_resnet_v1",
+    "crossfit-teacher+deocclusion": "dlib_resnet_v1+deocclusion_v1",
+    "crossfit-student-instance": "maskface_v1-instance",
+    "crossfit-student-rkd": "maskface_v1-rkd",
+    "crossfit-student-full": "maskface_v1-full",
+    "crossfit-maskface_v1": "maskface_v1",
+}
 
 #: How the models of the folds 6-10 half were trained and every half run and pool was made.
 CROSSFIT_COMMANDS = [
@@ -150,7 +201,8 @@ CROSSFIT_COMMANDS = [
     "maskface eval lfw --data ../shared/data --folds 1-5 -m maskface_v1=runs/distill-B-ensemble/student.safetensors "
     "--out docs/results/lfw-folds1-5-maskface_v1",
     "# ablation students: -m maskface_v1=runs/distill-B-{full,instance,rkd}/student.safetensors "
-    "--out docs/results/lfw-folds1-5-maskface_v1-{full,instance,rkd} (folds 6-10: runs/distill-A-*)",
+    "--out docs/results/lfw-folds1-5-maskface_v1-{full,instance,rkd}; folds 6-10: the shipped models "
+    "(dlib_resnet_v1+deocclusion_v1, maskface_v1) and runs/distill-A-*, --out docs/results/lfw-folds6-10-*",
     "# pooled: a folds 6-10 run (models of folds 1-5) with the folds 1-5 run (models of folds 6-10)",
     "maskface eval pool docs/results/lfw-folds6-10-dlib_resnet_v1 docs/results/lfw-folds1-5-dlib_resnet_v1 "
     "--out docs/results/crossfit-teacher",
@@ -162,158 +214,203 @@ CROSSFIT_COMMANDS = [
 ]
 
 
-#: Held-out half runs repeated with the current front end: (label, v2 folder, current folder) under docs/results.
-FRONT_END_CHECK = [
-    ("teacher on masked faces", "lfw-folds6-10-dlib_resnet_v1", f"v{PIPELINE_VERSION}-folds6-10-dlib_resnet_v1"),
-    ("**maskface_v1**", "lfw-folds6-10-maskface_v1", f"v{PIPELINE_VERSION}-folds6-10-maskface_v1"),
-]
-FRONT_END_CHECK_COMMAND = ("maskface eval lfw --data ../shared/data --folds 6-10 -m {model} -s M-U -s M-M "
-                           f"--out docs/results/v{PIPELINE_VERSION}-folds6-10-{{model}}")
-
-
-def _front_end_check() -> list[str]:
-    """The same held-out half scored through the v2 and the current front end (accuracy / EER / FNMR at FMR 1e-3)."""
-    rows = []
-    for label, old, new in FRONT_END_CHECK:
-        cells = []
-        for folder in (old, new):
-            for scenario in ("M-U", "M-M"):
-                path = DOCS / "results" / folder / scenario / "report.json"
-                if not path.is_file():
-                    return []
-                r = json.loads(path.read_text())
-                cells.append(f"{r['accuracy_mean']:.2%} / {r['eer']:.2%} / {r['fnmr_at_fmr_1e-3']:.2%}")
-        rows.append(f"| {label} | " + " | ".join(cells) + " |")
-    commands = [FRONT_END_CHECK_COMMAND.format(model=m) for m in ("maskface_v1", "dlib_resnet_v1")]
-    return ["The held-out half (models trained on folds 1-5, pairs of folds 6-10, realistic alignment) scored through "
-            "both front ends (accuracy / EER / FNMR at FMR 1e-3):", "",
-            f"| model | M-U, v2 | M-M, v2 | M-U, v{PIPELINE_VERSION} | M-M, v{PIPELINE_VERSION} |",
-            "|---|---:|---:|---:|---:|", *rows, "",
-            "```bash", *commands, "```", ""]
-
-
-FRONT_END_NOTE = [
-    "## Front-end versions", "",
-    "Every report.json records the version of the face front end that found and aligned its faces (reports "
-    "without the field were made with v2), and `maskface eval pool` refuses to pool runs of different versions. "
-    "Version 3 (2026-12-01) retrained the masked-face detector at C = 20 instead of 5; version 4 (the same day) "
-    "replaced it with a 64-pixel, low-rank one that costs the shared HOG scan a quarter as much, both chosen on LFW "
-    "photos the front end never trained on ([selection](results/masked-detector-selection.md), "
-    "[model card](models.md#the-mask-robust-front-end-shipped-in-maskfaceweights)). Version 5 (the same day) keeps "
-    "the models and lets the masked-face detector scan only photos whose centre HOG leaves without a face, so an "
-    "unmasked subject costs no second scan; of the 6,000 masked photos of side a, 5 now keep HOG's face at the "
-    "centre where v4 chose a masked-face box nearer to it. The "
-    "teacher's full-LFW cascade run above was re-run with v5 (v2: M-U 89.28 %, M-M 87.30 %; v3: 89.43 %, 87.67 %; "
-    "v4: 90.15 %, 87.93 %; v4 and v5 leave 89 of the 6,000 masked photos to the centre-box fallback, v3 67), and "
-    "the check below with v5 (v4: maskface_v1 93.77 % / 93.77 %, the teacher 90.70 % / 88.30 %). The cross-fitted "
-    "and half "
-    "runs were left at v2: the other half's models (de-occluder and students trained on folds 6-10) are not "
-    "shipped, and retraining them takes about two hours of this CPU. The front end changes only which masked faces "
-    "are found and how they are cut, the same for every model in a table, so the comparisons within a table "
-    f"stand; the check below repeats the shipped model's half with v{PIPELINE_VERSION}.", ""]
-
-
-def _ablation_rows(rows: list[tuple[str, str, str]]) -> list[str]:
-    """Realistic and oracle tables: accuracy mean ± std over folds / EER / FNMR at FMR 1e-3, per scenario."""
-    lines = []
-    for oracle in (False, True):
-        table, reports = [], []
-        for label, realistic, oracle_folder in rows:
-            folder = oracle_folder if oracle else realistic
-            cells = []
-            for scenario in ("U-U", "M-U", "M-M"):
-                name = scenario + ("-oracle" if oracle and scenario != "U-U" else "")
-                path = DOCS / "results" / folder / name / "report.json"
-                if not path.is_file():
-                    cells.append("-")
-                    continue
-                r = json.loads(path.read_text())
-                reports.append(r)
-                cells.append(f"{r['accuracy_mean']:.2%} ± {r['accuracy_std']:.2%} / {r['eer']:.2%} / "
-                             f"{r['fnmr_at_fmr_1e-3']:.2%}")
-            if any(c != "-" for c in cells[1:]):
-                table.append(f"| {label} | " + " | ".join(cells) + " |")
-        if table:
-            lines += [f"**{'Oracle' if oracle else 'Realistic'} alignment** (accuracy mean ± std over the folds / "
-                      "EER / FNMR at FMR 1e-3; U-U is the same under both)", "", *_version_note(reports),
-                      "| model | U-U | M-U | M-M |", "|---|---:|---:|---:|", *table, ""]
-    return lines
+def _crossfit_cell(folder: str, scenario: str) -> dict | None:
+    path = RUNS / folder / scenario / "report.json"
+    return json.loads(path.read_text()) if path.is_file() else None
 
 
 def _ablation_tables() -> list[str]:
-    """The ablation of DESIGN.md section 1.1: cross-fitted over all 10 folds, and on the held-out half."""
+    """The ablation of DESIGN.md section 1.1, cross-fitted over all 10 folds: realistic and oracle alignment
+    (accuracy mean ± std over folds / EER / FNMR at FMR 1e-3, per scenario)."""
     lines = []
-    crossfit = _ablation_rows(CROSSFIT)
-    if crossfit:
-        lines += ["## Cross-fitted LFW: the de-occlusion distillation ablation", "",
-                  "Models trained on the people of View 2 folds 1-5 score the pairs of folds 6-10, and models "
-                  "trained on folds 6-10 score folds 1-5, so no pair is scored by a model that saw its people; "
-                  "the 6,000 scores are pooled into the usual 10-fold report (thresholds chosen on the other nine "
-                  "folds, EER and FNMR over all pairs). The teacher trains on nothing; its rows are pooled the same "
-                  "way from its two half runs. Front end: the mask-robust cascade.", "", *crossfit,
-                  "Commands:", "", "```bash", *CROSSFIT_COMMANDS, "```", ""]
-    half = _ablation_rows([(label, folder, folder) for label, folder in HELD_OUT_HALF])
-    if half:
-        lines += ["## Held-out half (folds 6-10): the de-occlusion distillation ablation", "",
-                  "Every model here trained on the people of View 2 folds 1-5 only (de-occluder and students), and "
-                  "is measured on the 3,000 pairs of folds 6-10 (5 folds, thresholds chosen on the other four). "
-                  "The front end is the mask-robust cascade; realistic alignment detects the masked photo, "
-                  "oracle alignment cuts it with the unmasked original's landmarks. Unmasked faces go to the "
-                  "teacher in every maskface model, so U-U moves only when a clean face is mistaken for a masked "
-                  "one. Commands and training: [docs/models.md](models.md#the-default-recogniser-maskface_v1).",
-                  "", *half]
-    other = _ablation_rows([(label, folder, folder) for label, folder in OTHER_HALF])
-    if other:
-        lines += ["## The other half (folds 1-5)", "",
-                  "The reverse: every model here trained on the people of folds 6-10 only and is measured on the "
-                  "3,000 pairs of folds 1-5 (commands above).", "", *other]
-    return lines
+    for oracle in (False, True):
+        table, reports = [], []
+        for label, folder in CROSSFIT:
+            cells = []
+            for scenario in ("U-U", "M-U", "M-M"):
+                r = _crossfit_cell(folder, scenario + ("-oracle" if oracle and scenario != "U-U" else ""))
+                reports += [r] if r else []
+                cells.append(f"{r['accuracy_mean']:.2%} ± {r['accuracy_std']:.2%} / {r['eer']:.2%} / "
+                             f"{r['fnmr_at_fmr_1e-3']:.2%}" if r else "-")
+            table.append(f"| {label} | " + " | ".join(cells) + " |")
+        lines += [f"**{'Oracle' if oracle else 'Realistic'} alignment** (accuracy mean ± std over the folds / "
+                  "EER / FNMR at FMR 1e-3; U-U is the same under both)", "", *_version_note(reports),
+                  "| model | U-U | M-U | M-M |", "|---|---:|---:|---:|", *table, ""]
+    halves = ", ".join(f"[{name}](results/{name})" for _, folder in CROSSFIT for h in ("6-10", "1-5")
+                       for name in [f"lfw-folds{h}-{CROSSFIT_HALVES[folder]}"])
+    return ["## Cross-fitted LFW: the de-occlusion distillation ablation", "",
+            "Models trained on the people of View 2 folds 1-5 score the pairs of folds 6-10, and models "
+            "trained on folds 6-10 score folds 1-5, so no pair is scored by a model that saw its people; "
+            "the 6,000 scores are pooled into the usual 10-fold report (thresholds chosen on the other nine "
+            "folds, EER and FNMR over all pairs). The teacher trains on nothing; its rows are pooled the same "
+            "way from its two half runs, so they are the teacher's full-LFW run with this front end. Front end: the "
+            "mask-robust cascade; realistic alignment detects the masked photo, oracle alignment cuts it with the "
+            "unmasked original's landmarks. Unmasked faces go to the teacher in every maskface model, so U-U moves "
+            "only when a clean face is mistaken for a masked one.", "", *lines,
+            f"The half runs each row pools (5 folds each, with their scores): {halves}.", "",
+            "Commands:", "", "```bash", *CROSSFIT_COMMANDS, "```", ""]
 
 
-def main() -> None:
+#: Figures of front ends whose runs were not kept (superseded the same day; the numbers are those the docs gave
+#: when each was current): teacher on all 6,000 pairs (M-U, M-M, centre-box fallbacks of the masked side) and the
+#: held-out half (folds 6-10) of the teacher and of maskface_v1 (M-U, M-M).
+UNKEPT_FRONT_ENDS = {
+    3: {"full": (0.8943, 0.8767, 67), "teacher": (0.9017, 0.8820), "maskface_v1": (0.9363, 0.9367)},
+    4: {"full": (0.9015, 0.8793, 89), "teacher": (0.9070, 0.8830), "maskface_v1": (0.9377, 0.9377)},
+}
+#: Runs of each kept version: full-LFW teacher with the cascade, and the held-out half of teacher and maskface_v1.
+KEPT_FRONT_ENDS = {
+    2: {"full": "crossfit-teacher", "teacher": "lfw-folds6-10-dlib_resnet_v1",
+        "maskface_v1": "lfw-folds6-10-maskface_v1"},
+    PIPELINE_VERSION: {"full": "lfw-dlib_resnet_v1-robust",
+                       "teacher": f"v{PIPELINE_VERSION}-folds6-10-dlib_resnet_v1",
+                       "maskface_v1": f"v{PIPELINE_VERSION}-folds6-10-maskface_v1"},
+}
+
+
+def _front_end_history() -> list[str]:
+    rows = []
+    for version, change in FRONT_END_VERSIONS.items():
+        if version in KEPT_FRONT_ENDS:
+            runs = KEPT_FRONT_ENDS[version]
+            mu, mm = (_report(runs["full"], s) for s in ("M-U", "M-M"))
+            full = (mu["accuracy_mean"], mm["accuracy_mean"], mu["detectors"]["a"].get("center", 0))
+            half = {m: tuple(_report(runs[m], s)["accuracy_mean"] for s in ("M-U", "M-M"))
+                    for m in ("teacher", "maskface_v1")}
+        else:
+            full, half = UNKEPT_FRONT_ENDS[version]["full"], UNKEPT_FRONT_ENDS[version]
+        name = f"**v{version}** (current)" if version == PIPELINE_VERSION else f"v{version}"
+        rows.append(f"| {name} | {change} | {full[0]:.2%} / {full[1]:.2%} | {full[2]} | "
+                    f"{half['teacher'][0]:.2%} / {half['teacher'][1]:.2%} | "
+                    f"{half['maskface_v1'][0]:.2%} / {half['maskface_v1'][1]:.2%} |")
+    return ["## Front-end versions", "",
+            "Every report.json records the version of the face front end that found and aligned its faces (reports "
+            "without the field were made with v2), and `maskface eval pool` refuses to pool runs of different "
+            "versions. v3, v4 and v5 were all made on 2026-12-01; v3 and v4 chose their masked-face "
+            "detector on LFW photos the front end never trained on ([selection](results/masked-detector-selection.md),"
+            " [model card](models.md#the-mask-robust-front-end-shipped-in-maskfaceweights)), and v5 keeps v4's "
+            "models (of the 6,000 masked photos of side a, 5 now keep HOG's face at the centre where v4 chose a "
+            "masked-face box nearer to it). Accuracy on masked LFW by version (realistic alignment; v3 and v4 runs "
+            "were not kept, their figures are those measured when each was current):", "",
+            "| front end | what changed | teacher, all 6,000 pairs: M-U / M-M | masked photos left to the "
+            "centre-box fallback | held-out half (folds 6-10), teacher: M-U / M-M | the same, maskface_v1 |",
+            "|---|---|---:|---:|---:|---:|", *rows, "",
+            "The cross-fitted ablation stays at v2: the other half's models (de-occluder and students trained on "
+            "folds 6-10) are not shipped, and retraining them takes about 1 h 35 min of this CPU "
+            "([benchmarks](benchmarks.md#training-engine-and-the-de-occlusion-module)). The front end changes only "
+            "which masked faces are found and how they are cut, the same for every model in a table, so the "
+            "comparisons within a table stand.", ""]
+
+
+#: Runs drawn in the ROC/DET plot of docs/results/all: every run of the single-run tables.
+PLOTTED = [run for _, _, runs in RUN_SECTIONS for run in runs]
+
+
+def results_page() -> str:
+    """The text of ``docs/results.md``."""
     lines = ["# Results", "",
              "LFW View 2: 6,000 pairs in 10 identity-disjoint folds; accuracy is the mean over folds, each at the "
              "threshold chosen on the other nine. Masks are synthetic, drawn per image from (seed 0, "
              "`<person>/<file>`), so every run sees the same test set. U-U: no masks; M-U: the first face of "
              "each pair masked; M-M: both masked, independent draws. Realistic alignment detects and landmarks "
              "the *masked* photo; oracle alignment cuts the chip with the unmasked original's landmarks. "
-             "EER, FNMR and TAR are pooled over all 6,000 pairs. Made by `python tools/make_results.py` "
-             "from the runs below.", ""]
-    all_runs: list[Path] = []
-    header = "| run | " + " | ".join(t for _, t, _ in COLUMNS) + " | faces by detector (masked side) |"
-    for title, folder, command in SECTIONS:
-        root = DOCS / "results" / folder
-        oracle = "oracle" in command
-        order = {"U-U": 0, "M-U": 1, "M-M": 2}
-        runs = sorted((p for p in root.glob("*/") if (p / "report.json").is_file()
-                       and (p.name.endswith("-oracle") == oracle)), key=lambda p: order.get(p.name[:3], 9))
-        if not runs:
-            continue
-        reports = [load_scores(run)[0] for run in runs]
-        lines += [f"## {title}", "", f"`{command}`", "", *_version_note(reports),
-                  header, "|---|" + "---:|" * len(COLUMNS) + "---|"]
-        for run, report in zip(runs, reports):
-            cells = " | ".join(fmt.format(report[k]) for k, _, fmt in COLUMNS)
-            side = report["detectors"]["a"]
-            detectors = ", ".join(f"{k} {v}" for k, v in sorted(side.items(), key=lambda kv: -kv[1]))
-            link = run.relative_to(DOCS).as_posix()
-            lines.append(f"| [{run_label(report)}]({link}/report.md) | {cells} | {detectors} |")
-            all_runs.append(run)
-        ident = root / "identification.json"
-        if ident.is_file() and not oracle:
-            data = json.loads(ident.read_text())
-            lines += ["", f"Identification (unmasked gallery of {data['gallery']} people, {data['probes']} masked "
-                          f"probes, LFW people with at least 2 images): **rank-1 {data['rank1']:.2%}**, "
-                          f"rank-5 {data['rank5']:.2%}, {data['failures']} failed images."]
-        lines.append("")
-    lines += _ablation_tables()
+             "EER, FNMR and TAR are pooled over all pairs. Made by `python tools/make_results.py` "
+             "from the runs below; tables of older front ends are under [front-end versions](#front-end-versions)."
+             " Every run folder holds report.json and report.md; [results/README.md](results/README.md) says what "
+             "else is kept.", ""]
+    lines += _run_sections()
     lines += _held_out_table()
-    lines += _deocclusion_table()
-    lines += FRONT_END_NOTE + _front_end_check()
-    compare_runs(all_runs, DOCS / "results" / "all")
-    lines += ["## All runs", "", "![ROC](results/all/roc.png) ![DET](results/all/det.png)", ""]
-    (DOCS / "results.md").write_text("\n".join(lines))
-    print(f"wrote {DOCS / 'results.md'}")
+    lines += _ablation_tables()
+    lines += _deocclusion_section()
+    lines += ["## ROC and DET", "",
+              "Every run of the single-run tables above (`python tools/make_results.py` draws them from their "
+              "scores; `maskface eval compare RUN... --out DIR` draws any runs).", "",
+              "![ROC](results/all/roc.png) ![DET](results/all/det.png)", ""]
+    lines += _front_end_history()
+    return "\n".join(lines)
+
+
+def _frontend_table() -> list[str]:
+    """The model card's table of the mask-robust front end (``maskface eval frontend``)."""
+    data = json.loads((RUNS / "frontend.json").read_text())
+    s, real = data["synthetic_lfw"], data["real"]
+    found = s["cascade_detectors"]
+    hog = sum(v for k, v in found.items() if k.startswith("hog"))
+    masked = sum(v for k, v in found.items() if k.startswith("masked-hog"))
+    folds = f"{s['folds'][0]}-{s['folds'][-1]}"
+    return ["| | dlib standard (HOG, 5-point model) | maskface cascade |", "|---|---:|---:|",
+            f"| synthetic masked LFW, held-out folds {folds} ({s['photos']} photos, mask seed {s['seed']}): "
+            f"detection rate | {_pct(s['detection_rate_hog'], 1)} | **{_pct(s['detection_rate_cascade'])}** "
+            f"({hog} by HOG, {masked} by the masked-face detector; {found.get('none', 0)} missed) |",
+            "| same photos, 5-point NME (mean error / inter-ocular distance, boxes from the labels) | "
+            f"{_pct(s['nme_standard_5pt'])} | **{_pct(s['nme_masked_5pt'])}** |",
+            "| mask classifier accuracy, a clean and a masked chip of each photo | | "
+            f"{_pct(s['mask_classifier_accuracy'], 1)} |",
+            f"| real masked photos, `rwmfd/` ({real['photos']:,} photos, no labels): photos with a face found | "
+            f"{real['found_hog']} ({_pct(real['found_hog'] / real['photos'], 0)}) | "
+            f"**{real['found_cascade']} ({_pct(real['found_cascade'] / real['photos'], 0)})** |",
+            "| the same: faces found / of them called masked by the classifier | | "
+            f"{real['cascade_faces']:,} / {real['cascade_masked_faces']} "
+            f"({_pct(real['cascade_masked_faces'] / real['cascade_faces'], 0)}) |"]
+
+
+def _model_card_crossfit() -> list[str]:
+    """The model card's cross-fitted tables of maskface_v1 (realistic, then oracle alignment)."""
+    labels = {"crossfit-teacher": "teacher on masked faces",
+              "crossfit-teacher+deocclusion": "teacher on completed faces",
+              "crossfit-student-instance": "student alone, instance loss only",
+              "crossfit-student-rkd": "student alone, instance + pair + triplet (RKD)",
+              "crossfit-student-full": "student alone, full method",
+              "crossfit-maskface_v1": "**maskface_v1** (full student + teacher)"}
+
+    def cell(folder: str, scenario: str) -> str:
+        r = _report(folder, scenario)
+        return (f"{_pct(r['accuracy_mean'])} ± {r['accuracy_std'] * 100:.2f} / {_pct(r['eer'])} / "
+                f"{_pct(r['fnmr_at_fmr_1e-3'])}")
+
+    lines = ["| realistic alignment | U-U | M-U | M-M |", "|---|---:|---:|---:|"]
+    teacher_uu = cell("crossfit-teacher", "U-U")
+    for folder, label in labels.items():
+        cells = [cell(folder, s) for s in ("U-U", "M-U", "M-M")]
+        if folder == "crossfit-maskface_v1":
+            cells = [f"**{c}**" for c in cells]
+        elif folder != "crossfit-teacher" and cells[0] == teacher_uu:
+            cells[0] = "same"
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    lines += ["", "| oracle alignment | M-U | M-M |", "|---|---:|---:|"]
+    for folder, label in labels.items():
+        cells = [cell(folder, s) for s in ("M-U-oracle", "M-M-oracle")]
+        if folder == "crossfit-maskface_v1":
+            cells = [f"**{c}**" for c in cells]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def model_card_blocks() -> dict[str, str]:
+    """The generated blocks of ``docs/models.md``, by name."""
+    _, deocclusion, estimator = _deocclusion_rows()
+    return {"frontend": "\n".join(_frontend_table()),
+            "deocclusion": "\n".join([*deocclusion, "", estimator]),
+            "crossfit": "\n".join(_model_card_crossfit())}
+
+
+BLOCK = re.compile(r"(<!-- make_results: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- /make_results -->)", re.S)
+
+
+def fill_blocks(text: str, blocks: dict[str, str]) -> str:
+    """``text`` with every ``<!-- make_results: NAME -->`` block replaced by ``blocks[NAME]``."""
+    names = [m["name"] for m in BLOCK.finditer(text)]
+    if sorted(names) != sorted(blocks):
+        raise ValueError(f"generated blocks in the page: {names}; expected one each of {sorted(blocks)}")
+    return BLOCK.sub(lambda m: m[1] + blocks[m["name"]] + "\n" + m[4], text)
+
+
+def main() -> None:
+    (DOCS / "results.md").write_text(results_page())
+    card = DOCS / "models.md"
+    card.write_text(fill_blocks(card.read_text(), model_card_blocks()))
+    compare_runs([RUNS / run for run in PLOTTED], RUNS / "all")
+    print(f"wrote {DOCS / 'results.md'}, the tables of {card} and {RUNS / 'all'}")
 
 
 if __name__ == "__main__":

@@ -21,12 +21,17 @@ def _save(fig, path: Path) -> None:
     plt.close(fig)
 
 
+def _line_style(index: int) -> str:
+    """Solid lines for the first ten curves (matplotlib's ten colours), then dashed, so no two curves look alike."""
+    return "-" if index < 10 else "--"
+
+
 def plot_roc(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: Path) -> None:
     """ROC (TMR against FMR on a log axis) for one or more runs: ``{label: (scores, labels)}``."""
     fig, ax = plt.subplots(figsize=(5.5, 4.5))
-    for label, (scores, labels) in curves.items():
+    for i, (label, (scores, labels)) in enumerate(curves.items()):
         fmr, fnmr, _ = error_rates(scores, labels)
-        ax.plot(np.clip(fmr, 1e-5, 1), 1 - fnmr, label=label)
+        ax.plot(np.clip(fmr, 1e-5, 1), 1 - fnmr, _line_style(i), label=label)
     ax.set_xscale("log")
     ax.set_xlim(1e-4, 1)
     ax.set_xlabel("false match rate (FMR)")
@@ -41,10 +46,10 @@ def plot_det(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: Path) -> No
     """DET curve: FNMR against FMR on normal-deviate axes (ISO/IEC 19795-1)."""
     fig, ax = plt.subplots(figsize=(5.5, 4.5))
     ticks = np.array([1e-3, 1e-2, 5e-2, 0.2, 0.5])
-    for label, (scores, labels) in curves.items():
+    for i, (label, (scores, labels)) in enumerate(curves.items()):
         fmr, fnmr, _ = error_rates(scores, labels)
         keep = (fmr > 0) & (fnmr > 0) & (fmr < 1) & (fnmr < 1)
-        ax.plot(norm.ppf(fmr[keep]), norm.ppf(fnmr[keep]), label=label)
+        ax.plot(norm.ppf(fmr[keep]), norm.ppf(fnmr[keep]), _line_style(i), label=label)
     ax.set_xticks(norm.ppf(ticks), [f"{t:g}" for t in ticks])
     ax.set_yticks(norm.ppf(ticks), [f"{t:g}" for t in ticks])
     ax.set_xlim(norm.ppf(5e-4), norm.ppf(0.6))
