@@ -16,9 +16,9 @@ from maskface.face.align import (
     transform_points,
     warp_chip,
 )
-from maskface.face.models import SHAPE_5, SHAPE_68, dlib_model_path
 from maskface.face.pipeline import FaceConfig, FacePipeline, center_box
 from maskface.io.images import load_image
+from maskface.io.locations import SHAPE_5, SHAPE_68, dlib_model_path
 
 
 def test_detection_rate_on_lfw_sample(lfw_sample, pipeline):

@@ -94,7 +94,7 @@ def _register() -> None:
                     threshold=0.6, embedding_size=128)
     def maskface_v1(pretrained: bool = False, checkpoint: str | Path | None = None) -> MaskAwareRecognizer:
         """``checkpoint``: a ``student.safetensors`` exported by ``maskface train distill``."""
-        from maskface.models.weights import shipped_weights
+        from maskface.io.locations import shipped_weights
 
         if checkpoint is None and not pretrained:
             raise ModelFileError("maskface_v1", "is a composite of trained models: use pretrained=True or a "

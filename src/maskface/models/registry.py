@@ -2,6 +2,9 @@
 
 Each entry also says what input it wants (chip geometry and size) and how its embeddings compare (metric and a
 default verification threshold), so the rest of the toolkit can use any registered model without special cases.
+
+The registry is a leaf: it imports no model. The package's ``__init__`` imports the built-in models, whose
+``@register_model`` decorators fill it, so any import of :mod:`maskface.models` finds them all registered.
 """
 
 from __future__ import annotations
@@ -57,14 +60,12 @@ def register_model(name: str, description: str, embedding_size: int = 128, kind:
 
 
 def model_info(name: str) -> ModelInfo:
-    _load_builtin_models()
     if name not in _MODELS:
         raise KeyError(f"unknown model {name!r}; available: {', '.join(list_models())}")
     return _MODELS[name]
 
 
 def list_models() -> list[str]:
-    _load_builtin_models()
     return sorted(_MODELS)
 
 
@@ -79,7 +80,3 @@ def create_from_spec(spec: str) -> nn.Module:
     name, _, checkpoint = spec.partition("=")
     return create_model(name, checkpoint=checkpoint) if checkpoint else create_model(name, pretrained=True)
 
-
-def _load_builtin_models() -> None:
-    # Importing the modules runs their @register_model decorators.
-    from maskface.models import deocclusion, dlib_resnet, iresnet, mask_aware  # noqa: F401
