@@ -39,21 +39,25 @@ class ModelInfo:
     embedding_size: int = 128
     #: "embedder" (chips -> embeddings, usable by embed/verify/eval) or another job, e.g. "deocclusion"
     kind: str = "embedder"
+    #: Whether a traced ONNX graph reproduces the model (``maskface export onnx``); False for a forward pass that
+    #: takes a different path per input, which tracing would freeze to the path of its example input.
+    onnx: bool = True
 
 
 _MODELS: dict[str, ModelInfo] = {}
 
 
 def register_model(name: str, description: str, embedding_size: int = 128, kind: str = "embedder",
-                   **spec) -> Callable:
+                   onnx: bool = True, **spec) -> Callable:
     """Decorator: register ``factory(pretrained: bool, **kwargs) -> nn.Module`` under ``name``; for embedders,
-    ``spec`` holds the :class:`EmbedderSpec` fields (chip, size, padding, metric, threshold)."""
+    ``spec`` holds the :class:`EmbedderSpec` fields (chip, size, padding, metric, threshold). ``onnx=False`` declares
+    that ONNX export cannot reproduce the model (see :attr:`ModelInfo.onnx`)."""
 
     def wrap(factory: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         if name in _MODELS:
             raise ValueError(f"model {name!r} is registered twice")
         embedder_spec = EmbedderSpec(name, **spec) if kind == "embedder" else None
-        _MODELS[name] = ModelInfo(name, factory, description, embedder_spec, embedding_size, kind)
+        _MODELS[name] = ModelInfo(name, factory, description, embedder_spec, embedding_size, kind, onnx)
         return factory
 
     return wrap
