@@ -28,8 +28,8 @@ def export_embedder(embedder: TorchEmbedder, out: str | Path, opset: int = 17) -
     """
     name = embedder.spec.name
     if name in list_models() and not model_info(name).onnx:
-        raise ModelFileError(name, "cannot be exported to ONNX: each input takes its own path through the model "
-                                   "(masked chips another than unmasked ones), which a traced graph cannot hold")
+        raise ModelFileError(name, "cannot be exported to ONNX: it sends each chip down its own path (masked and "
+                                   "unmasked chips differ), which a traced graph cannot hold")
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     spec = embedder.spec
