@@ -12,7 +12,7 @@ import numpy as np
 
 from common import best_rate, lfw_chips, machine
 from maskface.apps.export import export_onnx
-from maskface.face.models import RESNET, dlib_model_path
+from maskface.io.locations import RESNET, dlib_model_path
 from maskface.models.embedder import OnnxEmbedder, load_embedder
 
 

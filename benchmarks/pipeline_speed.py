@@ -16,12 +16,12 @@ import dlib
 import numpy as np
 
 from common import DATA, fastest_interleaved, machine
-from maskface.apps.batch import default_workers
 from maskface.apps.embed import embed_images
 from maskface.errors import NoFaceError
-from maskface.face.models import RESNET, SHAPE_5, dlib_model_path
 from maskface.face.pipeline import FaceConfig, FacePipeline
 from maskface.io.images import load_image
+from maskface.io.locations import RESNET, SHAPE_5, dlib_model_path
+from maskface.io.parallel import default_workers
 from maskface.masks.synth import MaskSynthesizer
 from maskface.models.embedder import load_embedder
 

@@ -1,4 +1,8 @@
-"""Shared fixtures. Real data comes from ``$MASKFACE_DATA`` or ``../shared/data`` beside the checkout."""
+"""Shared fixtures. Real data comes from ``$MASKFACE_DATA`` or ``../shared/data`` beside the checkout.
+
+A test whose data is missing is skipped, except where ``../shared/data`` exists (CI, and this project's machines):
+there the skip becomes a failure, so a wrong path or a missing data set cannot pass CI by skipping.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +13,31 @@ import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("MASKFACE_DATA", REPO.parent / "shared" / "data"))
+#: the shared data beside the checkout, as CI has it
+SHARED_DATA = REPO.parent / "shared" / "data"
+DATA = Path(os.environ.get("MASKFACE_DATA", SHARED_DATA))
 LFW_ROOT = DATA / "lfw"
+#: how every skip for missing data begins (the hook below recognises data skips by it)
+DATA_MISSING = "real data not found"
 
 
 def require(path: Path) -> Path:
     if not path.exists():
-        pytest.skip(f"real data not found at {path} (set MASKFACE_DATA)")
+        pytest.skip(f"{DATA_MISSING} at {path} (set MASKFACE_DATA)")
     return path
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Turn a skip for missing data into a failure when ``../shared/data`` exists."""
+    outcome = yield
+    report = outcome.get_result()
+    if not report.skipped or not SHARED_DATA.is_dir():
+        return
+    reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+    if DATA_MISSING in reason:
+        report.outcome = "failed"
+        report.longrepr = f"skipped for missing data although {SHARED_DATA} exists: {reason}"
 
 
 @pytest.fixture(scope="session")

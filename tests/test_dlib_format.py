@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from maskface.errors import ModelFileError
-from maskface.face.models import RESNET, dlib_model_path
+from maskface.io.locations import RESNET, dlib_model_path
 from maskface.models.dlib_format import DlibReader, pack_float, pack_int, pack_tensor
 from maskface.models.dlib_resnet import load_dlib_resnet, read_dlib_resnet_params
 

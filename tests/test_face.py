@@ -16,9 +16,9 @@ from maskface.face.align import (
     transform_points,
     warp_chip,
 )
-from maskface.face.models import SHAPE_5, SHAPE_68, dlib_model_path
 from maskface.face.pipeline import FaceConfig, FacePipeline, center_box
 from maskface.io.images import load_image
+from maskface.io.locations import SHAPE_5, SHAPE_68, dlib_model_path
 
 
 def test_detection_rate_on_lfw_sample(lfw_sample, pipeline):
@@ -81,25 +81,46 @@ def test_arcface_chip_puts_landmarks_on_the_template(lfw_faces):
     assert np.median(errors) < 4.5
 
 
-def _two_faces(lfw_faces):
-    """A wide canvas holding a small and a large real face (left small, right large)."""
-    small = load_image(lfw_faces[0][0])
-    large = load_image(lfw_faces[1][0]).repeat(2, axis=0).repeat(2, axis=1)
-    canvas = np.full((500, 800, 3), 128, np.uint8)
-    canvas[125:375, 0:250] = small
-    canvas[0:500, 290:790] = large
-    return canvas
+def _double(image: np.ndarray) -> np.ndarray:
+    return image.repeat(2, axis=0).repeat(2, axis=1)
+
+
+def _two_faces(lfw_faces) -> tuple[np.ndarray, tuple[int, int], tuple[int, int]]:
+    """A wide canvas whose largest face is *not* the one nearest its centre: a real LFW photo at twice its size on
+    the left, another at its own size in the middle. Returns the canvas and the x spans of the two photos.
+
+    The photos are the first of the sample with one face found at both sizes (some LFW photos show a second person).
+    """
+    pipe = FacePipeline(FaceConfig())
+    single = (image for _, image, _ in lfw_faces if len(pipe.detect(image)) == len(pipe.detect(_double(image))) == 1)
+    large, small = _double(next(single)), next(single)  # 500 x 500 and 250 x 250
+    canvas = np.full((600, 1300, 3), 128, np.uint8)
+    canvas[50:550, 0:500] = large
+    canvas[175:425, 525:775] = small  # centred on the canvas centre (650, 300)
+    return canvas, (0, 500), (525, 775)
 
 
 def test_selection_policy_with_two_faces(lfw_faces):
-    canvas = _two_faces(lfw_faces)
+    """'largest' and 'center' must pick different faces here: the large face lies 400 px from the centre."""
+    canvas, large_span, small_span = _two_faces(lfw_faces)
+    found = FacePipeline(FaceConfig()).detect(canvas)
+    assert len(found) == 2
+    in_large = [d for d in found if large_span[0] <= d.center[0] <= large_span[1]]
+    in_small = [d for d in found if small_span[0] <= d.center[0] <= small_span[1]]
+    assert len(in_large) == 1 and len(in_small) == 1
+    assert in_large[0].area > 3 * in_small[0].area  # twice the side, about four times the area
+    assert abs(in_small[0].center[0] - 650) < 40 < 350 < abs(in_large[0].center[0] - 650)
+
     largest = FacePipeline(FaceConfig(select="largest")).align(canvas)
-    assert largest.faces_found >= 2 and largest.detection.center[0] > 290
+    assert largest.faces_found == 2 and largest.detection == in_large[0]
     center = FacePipeline(FaceConfig(select="center")).align(canvas)
-    assert abs(center.detection.center[0] - 400) <= abs(largest.detection.center[0] - 400) + 1e-6
-    with pytest.raises(NoFaceError, match="faces found; expected one"):
+    assert center.faces_found == 2 and center.detection == in_small[0]
+    assert center.chip.shape == largest.chip.shape == (150, 150, 3)
+    assert not np.array_equal(center.chip, largest.chip)
+    with pytest.raises(NoFaceError, match="two.png: 2 faces found; expected one"):
         FacePipeline(FaceConfig(select="error")).align(canvas, "two.png")
-    assert len(FacePipeline(FaceConfig()).align_all(canvas)) >= 2
+    assert sorted(f.detection.center[0] for f in FacePipeline(FaceConfig()).align_all(canvas)) == sorted(
+        d.center[0] for d in found)
 
 
 def test_no_face_is_an_error_unless_the_center_fallback_is_asked_for():

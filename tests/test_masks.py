@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 from maskface.face.align import invert_affine, transform_points
-from maskface.face.models import SHAPE_5, dlib_model_path
+from maskface.face.geometry import chip_landmarks, landmarks_from_5
+from maskface.io.locations import SHAPE_5, dlib_model_path
 from maskface.masks.render import MASK_TYPES, MaskConfig, sample_style
-from maskface.masks.synth import MaskSynthesizer, chip_landmarks, landmarks_from_5, mask_rng
+from maskface.masks.synth import MaskSynthesizer, mask_rng
 
 MOUTH_AND_NOSE_TIP = [*range(48, 68), 33]
 EYES = list(range(36, 48))

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from maskface.face.models import RESNET, dlib_model_path
+from maskface.io.locations import RESNET, dlib_model_path
 from maskface.models.dlib_resnet import Affine, add_zero_padded
 from maskface.models.embedder import OnnxEmbedder, TorchEmbedder, load_embedder
 from maskface.models.registry import create_model, list_models

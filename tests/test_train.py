@@ -83,8 +83,8 @@ def test_sampler_resumes_and_shards_one_global_batch():
 @pytest.fixture(scope="module")
 def tiny_chips(lfw_sample, tmp_path_factory) -> Path:
     """A chip set of 16 real LFW faces, made by the foundation pipeline."""
-    from maskface.apps.batch import BatchReport
     from maskface.data.chips import LFW_FACE, build_chip_set
+    from maskface.io.parallel import BatchReport
 
     folder = tmp_path_factory.mktemp("chips")
     chip_set = build_chip_set(lfw_sample[:16], LFW_FACE, workers=1, report=BatchReport())

@@ -19,12 +19,12 @@ from pathlib import Path
 
 import numpy as np
 
-from maskface.apps.batch import BatchReport, run_batch
+from maskface.data.frontend_labels import fold_photos, label_photo, masked_version
 from maskface.data.lfw import LFW
 from maskface.eval.frontend import matches
-from maskface.face.frontend_training import fold_photos, label_photo, masked_version
 from maskface.face.pipeline import FaceConfig, FacePipeline, covers_center, merge_detections
 from maskface.io.files import atomic_write_text
+from maskface.io.parallel import BatchReport, run_batch
 
 
 @cache
@@ -76,9 +76,8 @@ def main() -> None:
     paths = fold_photos(LFW.find(args.data), [9, 10])
     paths = paths[:: max(1, len(paths) // args.photos)][: args.photos]
     report = BatchReport()
-    rows = [r for _, r in run_batch([(p, args.seed) for p in paths], _measure, FaceConfig(mask_robust=False),
-                                    workers=args.workers, description="held-out LFW", report=report,
-                                    name_of=lambda t: t[0])]
+    rows = [r for _, r in run_batch([(p, args.seed) for p in paths], _measure, workers=args.workers,
+                                    description="held-out LFW", report=report, name_of=lambda t: t[0])]
     lines = [f"`python tools/compare_masked_scan_rules.py --data {args.data} --photos {args.photos}`", "",
              f"{len(rows)} photos of LFW View 2 folds 9-10 people, synthetic masks with seed {args.seed}, one pass "
              f"at upsampling 1 ({len(report.failures)} without a HOG face on the original, so no label).", "",

@@ -1,4 +1,4 @@
-"""Make ``src/maskface/masks/canonical68.json``: the mean 68-point face shape in dlib-chip coordinates.
+"""Make ``src/maskface/face/canonical68.json``: the mean 68-point face shape in dlib-chip coordinates.
 
 The 5-point and aligned-chip paths of the mask renderer fit this shape to the points they have. It is the mean of
 dlib's 68-point predictions on LFW people of View 2 folds 1-5 (150x150 chips, padding 0.25), in units of the chip
@@ -36,7 +36,7 @@ def main() -> None:
             continue
         shapes.append(transform_points(face.landmarks, invert_affine(face.chip_to_image)) / 150.0)
     mean = np.mean(shapes, axis=0)
-    out = Path(__file__).resolve().parents[1] / "src/maskface/masks/canonical68.json"
+    out = Path(__file__).resolve().parents[1] / "src/maskface/face/canonical68.json"
     out.write_text(json.dumps({"source": f"mean of {len(shapes)} LFW faces (View 2 folds 1-5), dlib 68-point "
                                          "predictor, dlib chip coordinates / chip side (padding 0.25)",
                                "points": np.round(mean, 5).tolist()}, indent=1) + "\n")

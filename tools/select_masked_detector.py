@@ -28,18 +28,13 @@ import cv2
 import dlib
 import numpy as np
 
-from maskface.apps.batch import BatchReport, run_batch
+from maskface.data.frontend_labels import fold_photos, label_photo, masked_version
 from maskface.data.lfw import LFW
 from maskface.eval.frontend import matches
-from maskface.face.frontend_training import (
-    FrontendTrainConfig,
-    fold_photos,
-    label_photo,
-    masked_version,
-    training_photos,
-)
 from maskface.face.pipeline import FaceConfig, FacePipeline, merge_detections
 from maskface.io.files import atomic_write_text
+from maskface.io.parallel import BatchReport, run_batch
+from maskface.train.frontend import FrontendTrainConfig, training_photos
 
 #: Masked-face thresholds tried (in both passes).
 MASKED_THRESHOLDS = (-0.3, -0.4, -0.5, -0.6, -0.7, -0.8, -0.9, -1.0)
@@ -133,7 +128,7 @@ def main() -> None:
     report = BatchReport()
     candidates = {"masked_detector": args.masked_detector} if args.masked_detector else {}
     tasks = [(p, args.seed, candidates) for p in paths]
-    rows = [r for _, r in run_batch(tasks, _measure, FaceConfig(mask_robust=False), workers=args.workers,
+    rows = [r for _, r in run_batch(tasks, _measure, workers=args.workers,
                                     description="selection photos", report=report, name_of=lambda t: t[0])]
     configured = (_cascade().detector.threshold, FaceConfig().masked_threshold)
     empty = {k: sum(not merge_detections(r[k]["first"], configured) for r in rows)

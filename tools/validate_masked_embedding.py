@@ -25,11 +25,11 @@ from maskface.errors import MaskfaceError
 from maskface.eval.metrics import eer, fnmr_at_fmr
 from maskface.face.pipeline import FacePipeline
 from maskface.io.images import load_image
+from maskface.io.locations import shipped_weights
 from maskface.masks.synth import MaskSynthesizer, mask_key
 from maskface.models.embedder import TorchEmbedder
 from maskface.models.mask_aware import STUDENT_FILE, MaskAwareRecognizer, load_mask_aware
 from maskface.models.registry import model_info
-from maskface.models.weights import shipped_weights
 
 
 def chips(dataset, pipeline: FacePipeline, synthesizer: MaskSynthesizer):

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from maskface.apps.batch import BatchReport, run_batch, worker_pipeline
+from maskface.face.batch import run_face_batch, worker_pipeline
 from maskface.face.pipeline import FaceConfig
 from maskface.io.images import iter_image_files, load_image, output_stem, save_image
+from maskface.io.parallel import BatchReport
 
 
 def _align_one(task: tuple[Path, Path, Path]) -> str:
@@ -23,8 +24,8 @@ def align_images(inputs: list[str | Path], out_dir: str | Path, config: FaceConf
     tasks = [(path, relative, out_dir) for path, relative in iter_image_files(inputs)]
     report = BatchReport()
     detectors: dict[str, int] = {}
-    for _task, detector in run_batch(tasks, _align_one, config, workers=workers, description="aligning",
-                                     report=report, name_of=lambda t: str(t[0])):
+    for _task, detector in run_face_batch(tasks, _align_one, config, workers=workers, description="aligning",
+                                          report=report, name_of=lambda t: str(t[0])):
         detectors[detector] = detectors.get(detector, 0) + 1
     report.write_errors(errors)
     return report, detectors

@@ -100,7 +100,7 @@ def align(inputs: Inputs, out_dir: Annotated[Path, typer.Option("--out", help="F
           workers: Workers = 0) -> None:
     """Detect, landmark and align faces: one PNG chip per input under OUT, keeping relative paths."""
     from maskface.apps.align import align_images
-    from maskface.apps.batch import default_workers
+    from maskface.io.parallel import default_workers
 
     try:
         config = _face_config(detector=detector.value, upsample=upsample, landmarks=landmarks, chip=chip.value,
@@ -136,8 +136,8 @@ def mask(inputs: Inputs, out_dir: Annotated[Path, typer.Option("--out", help="Fo
          aligned: AlignedFlag = False, upsample: Upsample = 1, errors: Errors = None, workers: Workers = 0,
          mask_robust: RobustOpt = True, masked_scan: MaskedScanOpt = MaskedScan.center) -> None:
     """Put synthetic masks on every face: writes NAME.png and NAME.occlusion.png under OUT."""
-    from maskface.apps.batch import default_workers
     from maskface.apps.mask import mask_images
+    from maskface.io.parallel import default_workers
 
     config = _face_config(upsample=upsample, aligned=aligned, mask_robust=mask_robust, masked_scan=masked_scan.value)
     kind = None if mask_type is MaskType.random else mask_type.value
@@ -155,8 +155,8 @@ def deocclude(inputs: Inputs, out_dir: Annotated[Path, typer.Option("--out", hel
               workers: Workers = 0,
               device: DeviceOpt = None) -> None:
     """Complete the masked part of faces: NAME.chip.png, NAME.completed.png and NAME.occlusion.png under OUT."""
-    from maskface.apps.batch import default_workers
     from maskface.apps.deocclude import deocclude_images
+    from maskface.io.parallel import default_workers
 
     config = _face_config(upsample=upsample, aligned=aligned, select=select.value, mask_robust=mask_robust,
                           masked_scan=masked_scan.value)
@@ -180,8 +180,8 @@ def embed(inputs: Inputs, out_file: Annotated[Path, typer.Option("--out", help="
           device: DeviceOpt = None, mask_robust: RobustOpt = True,
           masked_scan: MaskedScanOpt = MaskedScan.center) -> None:
     """Embed the face of each image: writes paths (str) and embeddings (float32, N x D) to an .npz file."""
-    from maskface.apps.batch import default_workers
     from maskface.apps.embed import embed_images, save_embeddings
+    from maskface.io.parallel import default_workers
     from maskface.models.embedder import load_embedder
 
     try:
@@ -272,9 +272,9 @@ CacheOpt = Annotated[Path | None, typer.Option(help="Embedding cache folder (def
 
 
 def _eval_setup(model: str, device: str | None, face, workers: int, cache: Path | None):
-    from maskface.apps.batch import default_workers
     from maskface.eval.protocol import EmbeddingCache
-    from maskface.models.cache import cache_dir
+    from maskface.io.locations import cache_dir
+    from maskface.io.parallel import default_workers
     from maskface.models.embedder import load_embedder
 
     embedder = load_embedder(model, device=device)
@@ -382,13 +382,13 @@ def eval_deocclusion(data: DataOpt = None,
                      limit: Annotated[int, typer.Option(help="Masked faces measured (evenly spaced).")] = 2000,
                      seed: SeedOpt = 0, workers: Workers = 0, device: DeviceOpt = None) -> None:
     """Completion quality on held-out LFW people: PSNR/SSIM in the mask, teacher similarity, estimator IoU."""
-    from maskface.apps.batch import default_workers
     from maskface.apps.deocclude import real_examples
     from maskface.data.chips import lfw_chips
     from maskface.data.lfw import LFW
     from maskface.eval.deocclusion import completion_report, mask_held_out
     from maskface.eval.plots import plot_deocclusion
     from maskface.io.files import atomic_write_text
+    from maskface.io.parallel import default_workers
     from maskface.models import create_model
     from maskface.models.embedder import load_embedder, select_device
 
@@ -484,9 +484,9 @@ def eval_frontend(out_file: Annotated[Path, typer.Option("--out", help="JSON fil
                   sheet: Annotated[Path | None, typer.Option(help="Contact sheet PNG of the real photos.")] = None,
                   seed: SeedOpt = 1, workers: Workers = 0) -> None:
     """Detection rate and landmark error on masked faces: synthetic masked LFW, and real masked photos."""
-    from maskface.apps.batch import default_workers
     from maskface.eval.frontend import real_photos, synthetic_lfw
     from maskface.io.files import atomic_write_text
+    from maskface.io.parallel import default_workers
 
     try:
         result = {"synthetic_lfw": synthetic_lfw(data, _parse_folds(folds), max_images, seed,
@@ -549,8 +549,8 @@ def train_frontend_cmd(out_dir: Annotated[Path, typer.Option("--out", help="Fold
                            help="Train only these models (repeatable): detector, landmarks, classifier.")] = None,
                        workers: Workers = 0) -> None:
     """Train the mask-robust detector, 5-point landmark model and mask classifier (teacher-student on masks)."""
-    from maskface.apps.batch import default_workers
-    from maskface.face.frontend_training import FrontendTrainConfig, train_frontend
+    from maskface.io.parallel import default_workers
+    from maskface.train.frontend import FrontendTrainConfig, train_frontend
 
     models = FrontendTrainConfig.models
     unknown = sorted(set(only or []) - set(models))
@@ -596,9 +596,9 @@ def chips(root: Annotated[Path, typer.Argument(help="Identity folders: ROOT/<per
           out_dir: Annotated[Path, typer.Option("--out", help="Chip-set folder for training (data.chips=...).")],
           errors: Errors = None, workers: Workers = 0, select: SelectOpt = Select.largest) -> None:
     """Cache the chips and chip-space landmarks of an identity-labelled image set, for training recipes."""
-    from maskface.apps.batch import BatchReport, default_workers
     from maskface.data.chips import build_chip_set
     from maskface.data.folders import read_identity_folders
+    from maskface.io.parallel import BatchReport, default_workers
 
     try:
         identities = read_identity_folders(root)
@@ -641,8 +641,8 @@ def demo(data: DataOpt = None,
          pairs: Annotated[int, typer.Option(help="Same-person pairs (and as many different-person pairs).")] = 60,
          model: ModelOpt = DEFAULT_MODEL, workers: Workers = 0) -> None:
     """Masked LFW pairs scored by the dlib teacher and by the maskface recogniser: table, grid and ROC report."""
-    from maskface.apps.batch import default_workers
     from maskface.apps.demo import run_demo
+    from maskface.io.parallel import default_workers
 
     try:
         result = run_demo(data, out_dir, pairs, workers or default_workers(), model=model)

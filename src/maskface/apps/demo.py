@@ -13,15 +13,16 @@ from pathlib import Path
 
 import numpy as np
 
-from maskface.apps.batch import BatchReport, run_batch
 from maskface.data.lfw import LFW
 from maskface.defaults import DEFAULT_MODEL, TEACHER_MODEL
 from maskface.eval.metrics import kfold_accuracy, roc_auc
 from maskface.eval.plots import plot_roc
 from maskface.eval.protocol import MaskSetting, variant_chip
+from maskface.face.batch import run_face_batch
 from maskface.face.pipeline import FaceConfig
 from maskface.io.files import atomic_write_text
 from maskface.io.images import save_image
+from maskface.io.parallel import BatchReport
 from maskface.models.embedder import Embedder, compare, load_embedder, to_similarity
 
 SCENARIOS = (("U-U", "both unmasked"), ("M-U", "first face masked"), ("M-M", "both masked"))
@@ -45,8 +46,8 @@ class DemoResult:
 
 def _chips(paths: list[str], masked: bool, config: FaceConfig, workers: int, label: str, report: BatchReport):
     jobs = [(p, masked, MaskSetting(seed=0)) for p in paths]
-    found = dict(run_batch(jobs, variant_chip, config, workers=workers, description=label, report=report,
-                           name_of=lambda j: j[0]))
+    found = dict(run_face_batch(jobs, variant_chip, config, workers=workers, description=label, report=report,
+                                name_of=lambda j: j[0]))
     return {job[0]: chip for job, (chip, _) in found.items()}
 
 

@@ -13,10 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
-from maskface.apps.batch import BatchReport, run_batch, worker_pipeline
+from maskface.face.batch import run_face_batch, worker_pipeline
 from maskface.face.pipeline import FaceConfig
 from maskface.io.files import atomic_write_text
 from maskface.io.images import iter_image_files, load_image, output_stem, save_image
+from maskface.io.parallel import BatchReport
 from maskface.models.deocclusion import complete_chips
 from maskface.models.embedder import select_device
 
@@ -38,8 +39,8 @@ def deocclude_images(inputs: list[str | Path], out_dir: str | Path, config: Face
     deoccluder = create_model(model, pretrained=True).to(select_device(device))
     found = list(iter_image_files(inputs))
     report = BatchReport()
-    results = list(run_batch([p for p, _ in found], _chip_one, config, workers=workers, description="finding faces",
-                             report=report))
+    results = list(run_face_batch([p for p, _ in found], _chip_one, config, workers=workers,
+                                  description="finding faces", report=report))
     relative = dict(found)
     rows = [("path", "detector", "hidden_fraction", "masked")]
     masked_count = 0
@@ -64,8 +65,8 @@ def real_examples(folder: Path, deoccluder, count: int = 6, workers: int = 2) ->
     """The first ``count`` photos (sorted) of ``folder`` in which a face is found: chip, completed chip and map,
     as float images in [0, 1] for pictures. No hand-picking: the order of the files decides."""
     paths = [p for p, _ in iter_image_files([folder])][: count * 4]
-    chips = [chip for _, (chip, _) in run_batch(paths, _chip_one, FaceConfig(), workers=workers,
-                                                description="real photos", report=BatchReport())][:count]
+    chips = [chip for _, (chip, _) in run_face_batch(paths, _chip_one, FaceConfig(), workers=workers,
+                                                     description="real photos", report=BatchReport())][:count]
     if not chips:
         return {}
     completed, occlusion = complete_chips(deoccluder, np.stack(chips))

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
-from maskface.apps.batch import BatchReport, run_batch, worker_pipeline
+from maskface.face.batch import run_face_batch, worker_pipeline
 from maskface.face.pipeline import FaceConfig
 from maskface.io.files import atomic_write_bytes
 from maskface.io.images import iter_image_files, load_image
+from maskface.io.parallel import BatchReport
 from maskface.models.embedder import Embedder
 
 
@@ -28,8 +29,8 @@ def embed_images(inputs: list[str | Path], embedder: Embedder, config: FaceConfi
     detectors: list[str] = []
     batches: list[np.ndarray] = []
     pending: list[np.ndarray] = []
-    for path, (chip, detector) in run_batch(paths, _chip_one, config, workers=workers, description="embedding",
-                                            report=report):
+    for path, (chip, detector) in run_face_batch(paths, _chip_one, config, workers=workers, description="embedding",
+                                                 report=report):
         names.append(str(path))
         detectors.append(detector)
         pending.append(chip)

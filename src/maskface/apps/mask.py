@@ -6,10 +6,11 @@ from pathlib import Path
 
 import numpy as np
 
-from maskface.apps.batch import BatchReport, run_batch, worker_pipeline
 from maskface.errors import NoFaceError
+from maskface.face.batch import run_face_batch, worker_pipeline
 from maskface.face.pipeline import FaceConfig
 from maskface.io.images import iter_image_files, load_image, output_stem, save_image
+from maskface.io.parallel import BatchReport
 from maskface.masks.synth import shared_synthesizer
 
 
@@ -42,7 +43,7 @@ def mask_images(inputs: list[str | Path], out_dir: str | Path, config: FaceConfi
     out_dir = Path(out_dir)
     tasks = [(p, r, out_dir, seed, mask_type, config.aligned) for p, r in iter_image_files(inputs)]
     report = BatchReport()
-    faces = sum(n for _, n in run_batch(tasks, _mask_one, config, workers=workers, description="masking",
-                                        report=report, name_of=lambda t: str(t[0])))
+    faces = sum(n for _, n in run_face_batch(tasks, _mask_one, config, workers=workers, description="masking",
+                                             report=report, name_of=lambda t: str(t[0])))
     report.write_errors(errors)
     return report, faces

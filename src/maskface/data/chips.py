@@ -17,14 +17,16 @@ from pathlib import Path
 
 import numpy as np
 
-from maskface.apps.batch import BatchReport, run_batch, worker_pipeline
 from maskface.data.lfw import LFW
 from maskface.face.align import invert_affine, transform_points
+from maskface.face.batch import run_face_batch, worker_pipeline
+from maskface.face.geometry import landmarks_from_5
 from maskface.face.pipeline import PIPELINE_VERSION, FaceConfig
 from maskface.io.files import atomic_write_bytes, atomic_write_text
 from maskface.io.images import load_image
-from maskface.masks.synth import landmarks_from_5, mask_key
-from maskface.models.cache import cache_dir
+from maskface.io.locations import cache_dir
+from maskface.io.parallel import BatchReport
+from maskface.masks.synth import mask_key
 
 #: LFW chips are cut as in the evaluation: the centred face, with a central box when no detector finds one.
 LFW_FACE = FaceConfig(select="center", fallback=("upsample", "center"))
@@ -120,8 +122,8 @@ def chip_with_landmarks(path: str) -> tuple[np.ndarray, np.ndarray]:
 def build_chip_set(paths: list[Path], face: FaceConfig, workers: int, report: BatchReport) -> ChipSet:
     """Align every image (skipping and reporting failures) into a :class:`ChipSet`."""
     chips, landmarks, keys = [], [], []
-    for path, (chip, points) in run_batch([str(p) for p in paths], chip_with_landmarks, face, workers=workers,
-                                          description="caching face chips", report=report):
+    for path, (chip, points) in run_face_batch([str(p) for p in paths], chip_with_landmarks, face, workers=workers,
+                                               description="caching face chips", report=report):
         chips.append(chip)
         landmarks.append(points)
         keys.append(mask_key(path))

@@ -19,14 +19,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from maskface.apps.batch import BatchReport, run_batch, worker_pipeline
+from maskface.data.frontend_labels import fold_photos, label_photo, masked_version
 from maskface.data.lfw import LFW
+from maskface.face.batch import run_face_batch, worker_pipeline
 from maskface.face.detect import Detection, HogDetector
-from maskface.face.frontend_training import fold_photos, label_photo, masked_version
 from maskface.face.landmarks import LandmarkPredictor
 from maskface.face.pipeline import FaceConfig, FacePipeline
 from maskface.face.robust import shipped_mask_classifier, shipped_masked_landmarks
 from maskface.io.images import iter_image_files, load_image, save_image
+from maskface.io.parallel import BatchReport, run_batch
 
 
 def nme(points: np.ndarray, truth: np.ndarray) -> float:
@@ -75,8 +76,8 @@ def synthetic_lfw(data: str | Path, folds: list[int], max_images: int, seed: int
     paths = fold_photos(lfw, folds)
     paths = paths[:: max(1, len(paths) // max_images)][:max_images]
     report = BatchReport()
-    rows = [r for _, r in run_batch([(p, seed) for p in paths], _measure_one, FaceConfig(mask_robust=False),
-                                    workers=workers, description="synthetic masked LFW", report=report,
+    rows = [r for _, r in run_batch([(p, seed) for p in paths], _measure_one, workers=workers,
+                                    description="synthetic masked LFW", report=report,
                                     name_of=lambda t: t[0])]
     by = dict(Counter(r["cascade_detector"] for r in rows))
     return {"folds": folds, "photos": len(rows), "unlabelled": len(report.failures), "seed": seed,
@@ -106,8 +107,8 @@ def real_photos(folder: str | Path, workers: int, sheet: Path | None = None, she
     paths = [str(p) for p, _ in iter_image_files([folder])]
     report = BatchReport()
     config = FaceConfig(landmarks=5, fallback=("upsample",))
-    photos = [r for _, r in run_batch(paths, _real_one, config, workers=workers, description="real masked photos",
-                                      report=report)]
+    photos = [r for _, r in run_face_batch(paths, _real_one, config, workers=workers, description="real masked photos",
+                                           report=report)]
     result = {"photos": len(paths), "unreadable": len(report.failures),
               "found_hog": sum(bool(p.hog) for p in photos), "found_cascade": sum(bool(p.faces) for p in photos),
               "cascade_masked_faces": sum(bool(f.masked) for p in photos for f in p.faces),

@@ -21,12 +21,13 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics.pairwise import euclidean_distances
 
-from maskface.apps.batch import BatchReport, run_batch, worker_pipeline
 from maskface.data.pairs import Pair
 from maskface.eval.metrics import cmc, verification_report
+from maskface.face.batch import run_face_batch, worker_pipeline
 from maskface.face.pipeline import PIPELINE_VERSION, FaceConfig
 from maskface.io.files import atomic_write_bytes
 from maskface.io.images import load_image
+from maskface.io.parallel import BatchReport
 from maskface.masks.render import RENDER_VERSION
 from maskface.masks.synth import mask_key, shared_synthesizer
 from maskface.models.embedder import Embedder, compare, to_similarity
@@ -101,9 +102,9 @@ class EmbeddingCache:
         if missing:
             report = BatchReport()
             jobs = [(p, masked, setting) for p in missing]
-            for (path, _, _), (chip, detector) in run_batch(jobs, variant_chip, self.face, workers=self.workers,
-                                                            description=label, report=report,
-                                                            name_of=lambda j: j[0]):
+            for (path, _, _), (chip, detector) in run_face_batch(jobs, variant_chip, self.face, workers=self.workers,
+                                                                 description=label, report=report,
+                                                                 name_of=lambda j: j[0]):
                 known.chips[path], known.detectors[path] = chip, detector
             known.failures.update(report.failures)
             if file:

@@ -8,7 +8,7 @@ import cv2
 import dlib
 import numpy as np
 
-from maskface.face.models import MMOD, dlib_model_path
+from maskface.io.locations import MMOD, dlib_model_path
 
 #: Photos whose long side exceeds this are searched at reduced size (boxes are scaled back); HOG's cost grows with
 #: the pixel count, and faces this small relative to the photo are rarely wanted.

@@ -6,7 +6,7 @@ import dlib
 import numpy as np
 
 from maskface.face.detect import Detection
-from maskface.face.models import SHAPE_5, SHAPE_68, dlib_model_path
+from maskface.io.locations import SHAPE_5, SHAPE_68, dlib_model_path
 
 LANDMARK_FILES = {68: SHAPE_68, 5: SHAPE_5}
 

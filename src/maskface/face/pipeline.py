@@ -223,7 +223,7 @@ class FacePipeline:
         cfg = self.config
         if cfg.chip == "arcface":
             if len(landmarks) == 5:
-                from maskface.masks.synth import landmarks_from_5
+                from maskface.face.geometry import landmarks_from_5
 
                 landmarks = landmarks_from_5(landmarks)
             return arcface_chip_matrix(landmarks, cfg.size)

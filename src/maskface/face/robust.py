@@ -21,7 +21,7 @@ import numpy as np
 from maskface.errors import ModelFileError
 from maskface.face.align import dlib_chip_matrix, warp_chip
 from maskface.io.files import atomic_write_text
-from maskface.models.weights import shipped_weights
+from maskface.io.locations import shipped_weights
 
 DETECTOR_FILE = "masked_face_detector.svm"
 LANDMARKS_FILE = "masked_face_landmarks_5.dat"

@@ -1,4 +1,8 @@
-"""A registry of loss classes: ``create_loss("masked_l1", hole_weight=6)`` builds any maskface loss by name."""
+"""A registry of loss classes: ``create_loss("masked_l1", hole_weight=6)`` builds any maskface loss by name.
+
+The registry is a leaf: it imports no loss. :mod:`maskface.losses` imports the built-in losses, whose
+``@register_loss`` decorators fill it.
+"""
 
 from __future__ import annotations
 
@@ -20,16 +24,11 @@ def register_loss(name: str) -> Callable[[type[nn.Module]], type[nn.Module]]:
 
 
 def list_losses() -> list[str]:
-    _load_builtin_losses()
     return sorted(_LOSSES)
 
 
 def create_loss(name: str, **kwargs) -> nn.Module:
-    _load_builtin_losses()
     if name not in _LOSSES:
         raise KeyError(f"unknown loss {name!r}; available: {', '.join(sorted(_LOSSES))}")
     return _LOSSES[name](**kwargs)
 
-
-def _load_builtin_losses() -> None:
-    from maskface.losses import adversarial, distillation, identity, reconstruction, segmentation  # noqa: F401

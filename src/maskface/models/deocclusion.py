@@ -227,7 +227,8 @@ ESTIMATOR_FILE = "occlusion_estimator_v1.safetensors"
 
 
 def pretrained_deoccluder() -> Deoccluder:
-    from maskface.models.weights import load_weights, shipped_weights
+    from maskface.io.locations import shipped_weights
+    from maskface.models.weights import load_weights
 
     remedy = "reinstall maskface or train them (docs/models.md)"
     estimator = load_weights(shipped_weights(ESTIMATOR_FILE, remedy), OcclusionEstimator, EstimatorConfig)

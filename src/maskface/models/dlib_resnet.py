@@ -260,9 +260,8 @@ def pretrained_dlib_resnet() -> DlibResNet:
 
     from safetensors.torch import load_file, save_file
 
-    from maskface.face.models import RESNET, dlib_model_path
     from maskface.io.files import atomic_write_bytes
-    from maskface.models.cache import cache_dir
+    from maskface.io.locations import RESNET, cache_dir, dlib_model_path
 
     dat = dlib_model_path(RESNET)
     digest = hashlib.sha256(dat.read_bytes()).hexdigest()[:16]

@@ -2,6 +2,9 @@
 
 Each entry also says what input it wants (chip geometry and size) and how its embeddings compare (metric and a
 default verification threshold), so the rest of the toolkit can use any registered model without special cases.
+
+The registry is a leaf: it imports no model. The package's ``__init__`` imports the built-in models, whose
+``@register_model`` decorators fill it, so any import of :mod:`maskface.models` finds them all registered.
 """
 
 from __future__ import annotations
@@ -36,35 +39,37 @@ class ModelInfo:
     embedding_size: int = 128
     #: "embedder" (chips -> embeddings, usable by embed/verify/eval) or another job, e.g. "deocclusion"
     kind: str = "embedder"
+    #: Whether a traced ONNX graph reproduces the model (``maskface export onnx``); False for a forward pass that
+    #: takes a different path per input, which tracing would freeze to the path of its example input.
+    onnx: bool = True
 
 
 _MODELS: dict[str, ModelInfo] = {}
 
 
 def register_model(name: str, description: str, embedding_size: int = 128, kind: str = "embedder",
-                   **spec) -> Callable:
+                   onnx: bool = True, **spec) -> Callable:
     """Decorator: register ``factory(pretrained: bool, **kwargs) -> nn.Module`` under ``name``; for embedders,
-    ``spec`` holds the :class:`EmbedderSpec` fields (chip, size, padding, metric, threshold)."""
+    ``spec`` holds the :class:`EmbedderSpec` fields (chip, size, padding, metric, threshold). ``onnx=False`` declares
+    that ONNX export cannot reproduce the model (see :attr:`ModelInfo.onnx`)."""
 
     def wrap(factory: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         if name in _MODELS:
             raise ValueError(f"model {name!r} is registered twice")
         embedder_spec = EmbedderSpec(name, **spec) if kind == "embedder" else None
-        _MODELS[name] = ModelInfo(name, factory, description, embedder_spec, embedding_size, kind)
+        _MODELS[name] = ModelInfo(name, factory, description, embedder_spec, embedding_size, kind, onnx)
         return factory
 
     return wrap
 
 
 def model_info(name: str) -> ModelInfo:
-    _load_builtin_models()
     if name not in _MODELS:
         raise KeyError(f"unknown model {name!r}; available: {', '.join(list_models())}")
     return _MODELS[name]
 
 
 def list_models() -> list[str]:
-    _load_builtin_models()
     return sorted(_MODELS)
 
 
@@ -79,7 +84,3 @@ def create_from_spec(spec: str) -> nn.Module:
     name, _, checkpoint = spec.partition("=")
     return create_model(name, checkpoint=checkpoint) if checkpoint else create_model(name, pretrained=True)
 
-
-def _load_builtin_models() -> None:
-    # Importing the modules runs their @register_model decorators.
-    from maskface.models import deocclusion, dlib_resnet, iresnet, mask_aware  # noqa: F401

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -62,10 +61,3 @@ def load_weights(path: Path, build: Any, config_class: type) -> nn.Module:
         raise ModelFileError(str(path), f"weights do not fit {type(module).__name__}: {exc}") from None
     return module.eval()
 
-
-def shipped_weights(name: str, remedy: str = "reinstall maskface") -> Path:
-    """A weights file that ships inside the package (``maskface/weights``); ``remedy`` says how to get it back."""
-    path = Path(str(resources.files("maskface") / "weights" / name))
-    if not path.is_file():
-        raise ModelFileError(str(path), f"shipped model file missing; {remedy}")
-    return path

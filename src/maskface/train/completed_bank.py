@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from maskface.data.masked_chips import MaskedChips
 from maskface.io.files import atomic_write_text
-from maskface.models.cache import cache_dir
+from maskface.io.locations import cache_dir
 from maskface.models.embedder import module_fingerprint
 
 

@@ -1,7 +1,8 @@
-"""Run one job over many images on all cores: a progress bar, and bad items skipped and reported, never fatal.
+"""Run one job over many items on all cores: a progress bar, and bad items skipped and reported, never fatal.
 
-Workers hold their own face pipeline (dlib's models cannot be pickled), built once per process by
-:func:`_init_worker`. Results come back in input order.
+Results come back in input order. A job that needs per-process state (dlib's models cannot be pickled) builds it
+in ``setup``, which runs once in every worker; :mod:`maskface.face.batch` uses it to give each worker a face
+pipeline.
 """
 
 from __future__ import annotations
@@ -20,28 +21,20 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from maskface.errors import MaskfaceError
-from maskface.face.pipeline import FaceConfig, FacePipeline
 from maskface.io.files import atomic_write_text
 
 console = Console(stderr=True)
 
-_pipeline: FacePipeline | None = None
 
-
-def _init_worker(config: FaceConfig, single_threaded: bool = True) -> None:
-    global _pipeline
-    _pipeline = FacePipeline(config)
+def _init_worker(setup: Callable[..., None] | None, setup_args: tuple, single_threaded: bool = True) -> None:
     if single_threaded:  # one worker process per core: keep each to one thread
         import cv2
         import torch
 
         cv2.setNumThreads(1)
         torch.set_num_threads(1)
-
-
-def worker_pipeline() -> FacePipeline:
-    assert _pipeline is not None, "worker used outside run_batch"
-    return _pipeline
+    if setup is not None:
+        setup(*setup_args)
 
 
 @dataclass
@@ -76,12 +69,14 @@ def default_workers() -> int:
     return max(1, min(os.cpu_count() or 1, 8))
 
 
-def run_batch(items: list[Any], job: Callable[[Any], Any], config: FaceConfig, *, workers: int,
-              description: str, report: BatchReport, name_of: Callable[[Any], str] = str) -> Iterator[tuple[Any, Any]]:
+def run_batch(items: list[Any], job: Callable[[Any], Any], *, workers: int, description: str, report: BatchReport,
+              name_of: Callable[[Any], str] = str, setup: Callable[..., None] | None = None,
+              setup_args: tuple = ()) -> Iterator[tuple[Any, Any]]:
     """Yield ``(item, result)`` for each item whose ``job`` succeeded; failures go to ``report``.
 
-    ``job`` must be a module-level function (it runs in worker processes) that raises
-    :class:`~maskface.errors.MaskfaceError` for a bad item.
+    ``job`` and ``setup`` must be module-level functions (they run in worker processes); ``job`` raises
+    :class:`~maskface.errors.MaskfaceError` for a bad item. ``setup(*setup_args)`` runs once per worker (once in
+    this process when ``workers <= 1``).
     """
     report.total = len(items)
     progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -89,13 +84,14 @@ def run_batch(items: list[Any], job: Callable[[Any], Any], config: FaceConfig, *
     with progress:
         task = progress.add_task(description, total=len(items))
         if workers <= 1:
-            _init_worker(config, single_threaded=False)
+            _init_worker(setup, setup_args, single_threaded=False)
             outcomes: Iterator = map(_guarded, [job] * len(items), items)
             yield from _collect(items, outcomes, report, progress, task, name_of)
             return
         # forkserver, not fork: forking a process whose PyTorch/OpenMP threads have run can deadlock the child.
         context = multiprocessing.get_context("forkserver")
-        with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(config,)) as pool:
+        with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
+                                 initargs=(setup, setup_args)) as pool:
             chunk = max(1, min(16, len(items) // (workers * 8) or 1))
             outcomes = pool.map(_guarded, [job] * len(items), items, chunksize=chunk)
             yield from _collect(items, outcomes, report, progress, task, name_of)

@@ -1,9 +1,9 @@
 """Train the mask-robust front end by teacher-student on synthetic masks (``maskface train frontend``).
 
 The teachers are dlib's standard HOG detector and 5-point landmark model, run on the *unmasked* originals of LFW
-people from the training folds: their boxes and points become the labels. Each image then gets a synthetic mask
-(placed from those 5 points, so no non-commercial model is involved) and the students learn to recover the labels
-from the masked image:
+people from the training folds: their boxes and points become the labels (:mod:`maskface.data.frontend_labels`).
+Each image then gets a synthetic mask (placed from those 5 points, so no non-commercial model is involved) and the
+students learn to recover the labels from the masked image:
 
 * a dlib fHOG detector (``train_simple_object_detector``) on masked and unmasked photos,
 * a dlib 5-point shape predictor (``train_shape_predictor``) on masked photos,
@@ -19,23 +19,17 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import asdict, dataclass
-from functools import cache
 from pathlib import Path
 
 import dlib
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from maskface.apps.batch import BatchReport, console, run_batch
+from maskface.data.frontend_labels import Labelled, fold_photos, label_photo, masked_version, teachers
 from maskface.data.lfw import LFW
-from maskface.errors import NoFaceError
-from maskface.face.detect import Detection, HogDetector
-from maskface.face.landmarks import LandmarkPredictor
-from maskface.face.pipeline import FaceConfig
 from maskface.face.robust import CLASSIFIER_FILE, DETECTOR_FILE, LANDMARKS_FILE, MaskClassifier, mask_features
 from maskface.io.files import atomic_save, atomic_write_text
-from maskface.io.images import load_image
-from maskface.masks.synth import mask_key, shared_synthesizer
+from maskface.io.parallel import BatchReport, console, run_batch
 
 
 @dataclass(frozen=True)
@@ -68,49 +62,10 @@ class FrontendTrainConfig:
     models: tuple[str, ...] = ("detector", "landmarks", "classifier")
 
 
-@dataclass
-class Labelled:
-    """One training photo: its path, every face box HOG found on the original, and the central face's 5 points."""
-
-    path: str
-    boxes: list[tuple[int, int, int, int]]
-    points: np.ndarray  # 5 x 2, central face
-    box: tuple[int, int, int, int]
-
-    @property
-    def detection(self) -> Detection:
-        """The central face's label box as a detection, for landmark models."""
-        return Detection(tuple(float(v) for v in self.box), 0.0, "label")
-
-
-@cache
-def _teachers() -> tuple[HogDetector, LandmarkPredictor]:
-    return HogDetector(upsample=1), LandmarkPredictor(5)
-
-
-def label_photo(path: str) -> Labelled:
-    """Labels from the standard models on the unmasked photo (runs in a worker process)."""
-    detector, predictor = _teachers()
-    image = load_image(path)
-    found = detector(image)
-    if not found:
-        raise NoFaceError(path, "no face found on the unmasked original")
-    h, w = image.shape[:2]
-    central = min(found, key=lambda d: (d.center[0] - w / 2) ** 2 + (d.center[1] - h / 2) ** 2)
-    return Labelled(path, [tuple(round(v) for v in d.box) for d in found], predictor(image, central),
-                    tuple(round(v) for v in central.box))
-
-
-def masked_version(sample: Labelled, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """(original, masked) images of a sample; the mask is placed from the 5 labelled points."""
-    image = load_image(sample.path)
-    return image, shared_synthesizer(seed, None)(image, sample.points, key=mask_key(sample.path)).image
-
-
 def chip_pair(task: tuple[Labelled, int]) -> tuple[np.ndarray, np.ndarray]:
     """Dlib chips of the clean and the masked photo, cut with the *standard* 5-point model as at inference."""
     sample, seed = task
-    _, predictor = _teachers()
+    _, predictor = teachers()
     image, masked = masked_version(sample, seed)
     chips = []
     for picture in (image, masked):
@@ -131,11 +86,6 @@ def _save_detector(detector: dlib.simple_object_detector, path: Path, config: Fr
     return dlib.num_separable_filters(detector)
 
 
-def fold_photos(lfw: LFW, folds: list[int]) -> list[str]:
-    """Every photo of the people in the given View 2 folds, sorted."""
-    return sorted(str(p) for name in sorted(lfw.people_of_folds(folds)) for p in (lfw.root / name).glob("*.jpg"))
-
-
 def training_photos(lfw: LFW, config: FrontendTrainConfig, rng: np.random.Generator | None = None) -> list[str]:
     """The photos the recipe trains on: ``max_images`` drawn from the training folds with the recipe's seed."""
     rng = np.random.default_rng(config.seed) if rng is None else rng
@@ -152,7 +102,7 @@ def train_frontend(data: str | Path, out_dir: str | Path, config: FrontendTrainC
     record: dict = {"config": asdict(config), "timings_s": {}}
     start = time.perf_counter()
     report = BatchReport()
-    samples = [s for _, s in run_batch(paths, label_photo, FaceConfig(mask_robust=False), workers=config.workers,
+    samples = [s for _, s in run_batch(paths, label_photo, workers=config.workers,
                                        description="labels from unmasked photos", report=report)]
     record["photos"], record["unlabelled"] = len(samples), len(report.failures)
     record["timings_s"]["labels"] = time.perf_counter() - start
@@ -195,8 +145,8 @@ def train_frontend(data: str | Path, out_dir: str | Path, config: FrontendTrainC
 
     if "classifier" in config.models:
         start = time.perf_counter()
-        pairs = [p for _, p in run_batch([(s, config.seed) for s in samples], chip_pair, FaceConfig(mask_robust=False),
-                                         workers=config.workers, description="chips for the mask classifier",
+        pairs = [p for _, p in run_batch([(s, config.seed) for s in samples], chip_pair, workers=config.workers,
+                                         description="chips for the mask classifier",
                                          report=BatchReport())]
         features = np.stack([mask_features(c) for pair in pairs for c in pair])
         labels = np.tile([0, 1], len(pairs))
