@@ -89,3 +89,67 @@ if __name__ == "__main__":
     lines = [f'{json.dumps(name)}: [\n' + ",\n".join(f"  {json.dumps(p)}" for p in parameters) + "\n]"
              for name, parameters in command_parameters().items()]
     SNAPSHOT.write_text("{\n" + ",\n".join(lines) + "\n}\n")  # one line per parameter
+
+
+def test_face_option_defaults_are_face_configs():
+    from dataclasses import fields
+
+    from maskface.apps.cli.options import FACE_OPTIONS
+    from maskface.face.pipeline import FaceConfig
+
+    defaults = {f.name: f.default for f in fields(FaceConfig)}
+    assert {name: _plain(default) for name, (_, default) in FACE_OPTIONS.items()} == {
+        name: defaults[name] for name in FACE_OPTIONS}
+
+
+def test_exit_code_table():
+    from maskface.apps.cli.errors import exit_code
+    from maskface.errors import DatasetError, ImageError, MaskfaceError, ModelFileError, NoFaceError
+
+    assert [exit_code(e("x", "y")) for e in (ImageError, NoFaceError, ModelFileError, DatasetError, MaskfaceError)] \
+        == [3, 3, 2, 2, 2]
+    assert exit_code(ValueError("x")) == exit_code(KeyError("x")) == 2
+    assert exit_code(RuntimeError("a bug")) is None and exit_code(TypeError("a bug")) is None  # keep the traceback
+
+
+@pytest.fixture(scope="module")
+def photos(lfw_root, tmp_path_factory):
+    from PIL import Image
+
+    folder = tmp_path_factory.mktemp("photos")
+    Image.new("RGB", (80, 80)).save(folder / "black.png")
+    return {"face": lfw_root / "Aaron_Peirsol" / "Aaron_Peirsol_0001.jpg", "black": folder / "black.png",
+            "missing": folder / "nobody.jpg", "folder": folder}
+
+
+# error class -> (a command that meets it, its exit status, what its one line says)
+ERROR_CASES = {
+    "ImageError": (lambda p: ["verify", str(p["face"]), str(p["missing"]), "-m", "dlib_resnet_v1"], 3,
+                   "nobody.jpg: file not found"),
+    "NoFaceError": (lambda p: ["verify", str(p["face"]), str(p["black"]), "-m", "dlib_resnet_v1"], 3,
+                    "black.png: no face found"),
+    "ModelFileError": (lambda p: ["verify", str(p["face"]), str(p["face"]), "-m", str(p["folder"] / "x.onnx")], 2,
+                       "x.onnx: ONNX model not found"),
+    "DatasetError": (lambda p: ["eval", "lfw", "--out", str(p["folder"] / "run"), "--data", str(p["folder"])], 2,
+                     "LFW is not at"),
+    "ValueError": (lambda p: ["eval", "crossfit", "--out", str(p["folder"] / "run"), "--half", "maskface_v1"], 2,
+                   "--half 'maskface_v1': expected MODEL@FOLDS"),
+    "KeyError": (lambda p: ["deocclude", str(p["face"]), "--out", str(p["folder"] / "d"), "-m", "nope"], 2,
+                 "error: unknown model 'nope'; available: "),
+}
+
+
+@pytest.mark.parametrize("error", sorted(ERROR_CASES))
+def test_each_error_ends_in_its_exit_status_and_one_line(error, photos, monkeypatch):
+    """Through the real commands; the mapping is watched to check which error class it met."""
+    from maskface.apps.cli import errors
+
+    met, fail = [], errors.fail
+    monkeypatch.setattr(errors, "fail", lambda exc, code: met.append(type(exc).__name__) or fail(exc, code))
+    args, status, says = ERROR_CASES[error]
+    result = CliRunner().invoke(app, args(photos), terminal_width=400)
+    assert met == [error]
+    assert result.exit_code == status, result.output
+    line = result.stderr.strip()
+    assert line.startswith("error: ") and "\n" not in line and says in line, line
+    assert result.stdout == "" and "Traceback" not in result.output

@@ -29,11 +29,11 @@ def completion_on_lfw(lfw: LFW, folds: list[int], model: str, seed: int, limit: 
                       device: str | None = None) -> CompletionRun:
     """``limit`` masked faces (evenly spaced, masks drawn from ``seed``) of the people of ``folds`` completed by
     ``model``, and ``limit // 2`` unmasked ones for the estimator's false-alarm rate."""
+    deoccluder = create_model(model, pretrained=True).eval().to(select_device(device))  # fails fast on a bad name
+    teacher = load_embedder(TEACHER_MODEL, device=device)
     chips = lfw_chips(lfw.root, workers=workers).subset(lfw.people_of_folds(folds))
     faces = mask_held_out(chips, seed, limit)
     clean = np.stack([chips.chip(int(i)) for i in np.linspace(1, len(chips) - 2, limit // 2).round()])
-    deoccluder = create_model(model, pretrained=True).eval().to(select_device(device))
-    teacher = load_embedder(TEACHER_MODEL, device=device)
     report, images = completion_report(faces, deoccluder, teacher, clean)
     report.update({"model": model, "folds": folds, "mask_seed": seed})
     return CompletionRun(report, images, deoccluder)
