@@ -1,5 +1,5 @@
-"""The command line's contract: every command keeps its options (names, defaults, choices), its ``--help`` lists
-them, and each kind of error ends in its exit status (2: usage, models, data; 3: an input could not be used).
+"""The command line's contract: every command keeps its options (names, defaults, types, choices), its ``--help``
+lists them, and each kind of error ends in its exit status (2: usage, models, data; 3: an input could not be used).
 
 ``tests/cli_options.json`` is the snapshot of every command's parameters. Rewrite it only when an option is meant
 to change (and say so in the README): ``python tests/test_cli_contract.py`` (it writes the file).
