@@ -15,7 +15,7 @@ from PIL import Image
 from maskface.errors import ImageError
 from maskface.face.robust import DETECTOR_FILE, weights_path
 from maskface.io.files import atomic_save
-from maskface.io.images import decode_image, iter_image_files, load_image, output_stem
+from maskface.io.images import ImageLimits, decode_image, iter_image_files, load_image, output_stem
 
 
 def _save(img: Image.Image, path: Path, fmt: str, **kwargs) -> Path:
@@ -62,16 +62,16 @@ def test_greyscale_pgm_gif_and_palette_become_rgb(tmp_path, rgb):
 
 
 def test_sixteen_bit_greyscale_scales_to_eight_bits(tmp_path):
-    values = np.array([[0, 257 * 100, 65535]], dtype=np.uint16)
+    values = np.tile(np.array([[0, 257 * 100, 65535]], dtype=np.uint16), (16, 6))  # 16 x 18 pixels
     image = Image.fromarray(values)
     assert image.mode == "I;16"
     path = _save(image, tmp_path / "deep.png", "PNG")
     out = load_image(path)
-    np.testing.assert_array_equal(out[0, :, 0], [0, 100, 255])
+    np.testing.assert_array_equal(out[0, :3, 0], [0, 100, 255])
 
 
 def test_rgba_is_composited_on_white(tmp_path):
-    rgba = np.zeros((2, 2, 4), np.uint8)
+    rgba = np.zeros((16, 16, 4), np.uint8)
     rgba[0, 0] = (255, 0, 0, 255)  # opaque red
     rgba[0, 1] = (0, 0, 0, 0)  # fully transparent
     out = load_image(_save(Image.fromarray(rgba, "RGBA"), tmp_path / "a.png", "PNG"))
@@ -148,7 +148,7 @@ def test_decode_limit_is_configurable(rgb):
     buffer = io.BytesIO()
     rgb.save(buffer, format="PNG")
     with pytest.raises(ImageError, match="too large"):
-        decode_image(buffer.getvalue(), "small.png", max_pixels=100)
+        decode_image(buffer.getvalue(), "small.png", ImageLimits(max_pixels=100))
 
 
 def test_iter_image_files_walks_folders_and_keeps_named_files(tmp_path, rgb):
