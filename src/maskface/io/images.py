@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from maskface.errors import ImageError
 from maskface.io.input_files import format_bytes, is_regular_file, open_input_file
@@ -126,19 +126,27 @@ def _decode(handle: BinaryIO, name: str, limits: ImageLimits) -> np.ndarray:
     except Exception as exc:  # a hostile header can raise anything a parser can; every one is the file's fault
         raise _failure(name, exc) from None
     with img:
-        check_size(img.width, img.height, name, limits)
-        try:
-            img.load()
-        except Exception as exc:
-            raise _failure(name, exc) from None
-        with contextlib.suppress(Exception):  # a damaged EXIF block is ignored, as viewers do; the pixels are sound
-            ImageOps.exif_transpose(img, in_place=True)
-        try:
-            return _pil_to_rgb(img, name)
-        except ImageError:
-            raise
-        except (ValueError, OSError) as exc:
-            raise ImageError(name, f"unsupported pixel format {img.mode}: {exc}") from None
+        return pil_to_rgb(img, name, limits)
+
+
+def pil_to_rgb(img: Image.Image, name: str, limits: ImageLimits = LIMITS) -> np.ndarray:
+    """An opened Pillow image as upright ``HxWx3`` uint8 RGB: its size checked against ``limits`` before its
+    pixels are decoded, then EXIF orientation and the pixel rule of :mod:`maskface.io.pixels` applied."""
+    check_size(img.width, img.height, name, limits)
+    try:
+        img.load()
+    except Exception as exc:
+        raise _failure(name, exc) from None
+    upright = img
+    with contextlib.suppress(Exception):  # a damaged EXIF block is ignored, as viewers do; the pixels are sound
+        if img.getexif().get(ExifTags.Base.Orientation, 1) in range(2, 9):  # else no copy is made
+            upright = ImageOps.exif_transpose(img)
+    try:
+        return _pil_to_rgb(upright, name)
+    except ImageError:
+        raise
+    except (ValueError, OSError) as exc:
+        raise ImageError(name, f"unsupported pixel format {img.mode}: {exc}") from None
 
 
 def decode_image(data: bytes | bytearray | memoryview, name: str = "<bytes>", limits: ImageLimits = LIMITS
