@@ -1,4 +1,4 @@
-"""Open an input file only when it is safe to read: a regular file (links followed) no larger than a cap.
+"""Open an input file (an image, a model) only when it is safe to read: a regular file no larger than a cap.
 
 A FIFO would block a reader forever, ``/dev/zero`` or a sparse 8 GiB file would fill memory, and a directory,
 socket, symlink loop or dangling link deserves its own reason rather than "file not found". The file is checked
@@ -14,7 +14,7 @@ import stat
 from pathlib import Path
 from typing import BinaryIO
 
-from maskface.errors import ImageError
+from maskface.errors import ImageError, MaskfaceError
 
 _KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
           (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
@@ -43,49 +43,63 @@ def _link_note(path: Path) -> str:
         return ""
 
 
-def _stat_failure(path: Path, exc: OSError) -> ImageError:
+def _stat_failure(path: Path, exc: OSError, error: type[MaskfaceError]) -> MaskfaceError:
     if exc.errno == errno.ELOOP:
-        return ImageError(path, "symlink loop: too many levels of symbolic links")
+        return error(path, "symlink loop: too many levels of symbolic links")
     if exc.errno == errno.ENOENT:
         try:
             if path.is_symlink():
-                return ImageError(path, f"dangling symlink: its target {os.readlink(path)} does not exist")
+                return error(path, f"dangling symlink: its target {os.readlink(path)} does not exist")
         except OSError:
             pass
-        return ImageError(path, "file not found")
+        return error(path, "file not found")
     reasons = {errno.ENOTDIR: "a part of the path is not a folder", errno.EACCES: "permission denied",
                errno.EPERM: "permission denied", errno.ENAMETOOLONG: "file name too long"}
-    return ImageError(path, reasons.get(exc.errno, f"cannot read: {exc.strerror or exc}"))
+    return error(path, reasons.get(exc.errno, f"cannot read: {exc.strerror or exc}"))
 
 
-def check_regular_file(path: Path, status: os.stat_result, max_bytes: int) -> None:
-    """Raise :class:`ImageError` unless ``status`` (of ``path``) is a non-empty regular file of at most
-    ``max_bytes``."""
+def check_regular_file(path: Path, status: os.stat_result, max_bytes: int,
+                       error: type[MaskfaceError] = ImageError) -> None:
+    """Raise ``error`` unless ``status`` (of ``path``) is a non-empty regular file of at most ``max_bytes``."""
     if stat.S_ISDIR(status.st_mode):
-        raise ImageError(path, f"is a directory{_link_note(path)}, not an image file")
+        raise error(path, f"is a directory{_link_note(path)}, not a file")
     if not stat.S_ISREG(status.st_mode):
-        raise ImageError(path, f"is {file_kind(status.st_mode)}{_link_note(path)}, not a regular file")
+        raise error(path, f"is {file_kind(status.st_mode)}{_link_note(path)}, not a regular file")
     if status.st_size == 0:
-        raise ImageError(path, "empty file")
+        raise error(path, "empty file")
     if status.st_size > max_bytes:
-        raise ImageError(path, f"file too large: {format_bytes(status.st_size)} exceeds the limit of "
-                               f"{format_bytes(max_bytes)}")
+        raise error(path, f"file too large: {format_bytes(status.st_size)} exceeds the limit of "
+                          f"{format_bytes(max_bytes)}")
 
 
-def open_input_file(path: str | os.PathLike, max_bytes: int) -> BinaryIO:
-    """Open ``path`` for reading if it is a regular file of at most ``max_bytes``; else :class:`ImageError`.
+def _as_path(path: str | os.PathLike, error: type[MaskfaceError]) -> Path:
+    if isinstance(path, str) and not path:
+        raise error("''", "an empty string is not a path")
+    return Path(path)
+
+
+def check_input_file(path: str | os.PathLike, max_bytes: int, error: type[MaskfaceError] = ImageError) -> Path:
+    """``path`` if it is a regular file (links followed) of at most ``max_bytes``, else ``error`` with the reason.
+    For readers that take a path (model files); :func:`open_input_file` also guards the open itself."""
+    path = _as_path(path, error)
+    try:
+        check_regular_file(path, path.stat(), max_bytes, error)
+    except OSError as exc:
+        raise _stat_failure(path, exc, error) from None
+    return path
+
+
+def open_input_file(path: str | os.PathLike, max_bytes: int, error: type[MaskfaceError] = ImageError) -> BinaryIO:
+    """Open ``path`` for reading if it is a regular file of at most ``max_bytes``; else ``error``.
 
     Never blocks (FIFOs and devices are refused before they are read) and never follows a loop."""
-    if isinstance(path, str) and not path:
-        raise ImageError("''", "an empty string is not a path")
-    path = Path(path)
+    path = check_input_file(path, max_bytes, error)
     try:
-        check_regular_file(path, path.stat(), max_bytes)
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     except OSError as exc:
-        raise _stat_failure(path, exc) from None
+        raise _stat_failure(path, exc, error) from None
     try:
-        check_regular_file(path, os.fstat(fd), max_bytes)  # the same file, or one swapped in meanwhile
+        check_regular_file(path, os.fstat(fd), max_bytes, error)  # the same file, or one swapped in meanwhile
     except BaseException:
         os.close(fd)
         raise
