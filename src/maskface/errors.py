@@ -5,17 +5,21 @@ from __future__ import annotations
 import os
 import unicodedata
 
+#: Characters that reorder the text around them on screen ("Trojan Source"): shown escaped, like control characters.
+_BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
 
 def safe_display(text: str | os.PathLike | bytes) -> str:
-    """``text`` fit for one line of a terminal: control characters (newlines, ANSI escapes) and bytes that are not
-    valid in the file-system encoding are shown as ``\\n``, ``\\x1b``, ``\\xff``; everything else is kept."""
+    """``text`` fit for one line of a terminal: control characters (newlines, ANSI escapes), bidirectional
+    overrides and bytes that are not valid in the file-system encoding are shown as ``\\n``, ``\\x1b``,
+    ``\\u202e``, ``\\xff``; everything else is kept."""
     text = os.fsdecode(text) if isinstance(text, bytes | os.PathLike) else str(text)
     out = []
     for char in text:
         code = ord(char)
         if 0xDC80 <= code <= 0xDCFF:  # an undecodable byte, as os.fsdecode keeps it (surrogateescape)
             out.append(f"\\x{code - 0xDC00:02x}")
-        elif unicodedata.category(char) in ("Cc", "Cs", "Zl", "Zp"):  # control, lone surrogate, line breaks
+        elif unicodedata.category(char) in ("Cc", "Cs", "Zl", "Zp") or char in _BIDI_CONTROLS:
             out.append(char.encode("unicode_escape").decode("ascii") if code < 0x10000 else f"\\U{code:08x}")
         else:
             out.append(char)

@@ -13,7 +13,9 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -99,46 +101,101 @@ def _pil_to_rgb(img: Image.Image, name: str) -> np.ndarray:
     return np.array(img.convert("RGB"), dtype=np.uint8)
 
 
-def _failure(name: str, exc: Exception) -> ImageError:
+def _cut_short(head: bytes, size: int | None) -> str | None:
+    """Why a file is truncated, when its container header states a longer length (RIFF for WebP, BMP)."""
+    if size is None:
+        return None
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        declared, container = int.from_bytes(head[4:8], "little") + 8, "RIFF"
+    elif head[:2] == b"BM":
+        declared, container = int.from_bytes(head[2:6], "little"), "BMP"
+    else:
+        return None
+    return f"the file has {size} bytes, its {container} header says {declared}" if declared > size else None
+
+
+def _failure(name: str, exc: Exception, head: bytes = b"", size: int | None = None) -> ImageError:
+    short = _cut_short(head, size)
+    if short:
+        return ImageError(name, f"truncated image data: {short}")
     reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     kind = "truncated image data" if "truncated" in reason.lower() else "corrupt image data"
     return ImageError(name, f"{kind}: {reason}")
 
 
+class _ReadBudget:
+    """A file that refuses more than ``limit`` reads while Pillow parses the header.
+
+    Pillow's header parsers skip junk one byte per read (a JPEG of 200 MiB of zeros takes 37 s), while a real
+    header takes tens to hundreds of reads; past the budget the file is junk where a header should be."""
+
+    def __init__(self, handle: BinaryIO, name: str, limit: int):
+        self.handle, self.name_for_errors, self.limit, self.reads = handle, name, limit, 0
+
+    def read(self, size: int = -1) -> bytes:
+        self.reads += 1
+        if self.limit and self.reads > self.limit:
+            raise ImageError(self.name_for_errors, f"corrupt image data: no valid header after "
+                                                   f"{self.limit} reads (junk where the header should be)")
+        return self.handle.read(size)
+
+    def __getattr__(self, attribute: str):
+        return getattr(self.handle, attribute)
+
+
+#: Reads Pillow may make while parsing one header (see :class:`_ReadBudget`).
+HEADER_READS = 100_000
+
+
 def _decode(handle: BinaryIO, name: str, limits: ImageLimits) -> np.ndarray:
     """Decode an open binary file: formats and size checked from the header before the pixels are read."""
+    size = handle.seek(0, os.SEEK_END)
+    handle.seek(0)
     head = handle.read(16)
     handle.seek(0)
+    guarded = _ReadBudget(handle, name, HEADER_READS)
     try:
         with warnings.catch_warnings():  # our pixel limit is lower than Pillow's warning level and checked below
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            img = Image.open(handle, formats=SUPPORTED_FORMATS)
+            img = Image.open(guarded, formats=SUPPORTED_FORMATS)  # type: ignore[arg-type]
+    except ImageError:
+        raise
     except UnidentifiedImageError:
         if head.startswith(TIFF_SIGNATURES):  # float, or other sample types Pillow does not read
             from maskface.io.tiff import read_tiff
 
-            return read_tiff(handle, name, limits)
+            handle.seek(0)
+            return read_tiff(io.BytesIO(handle.read()), name, limits)
+        short = _cut_short(head, size)
+        if short:
+            raise ImageError(name, f"truncated image data: {short}") from None
         if has_image_signature(head):
             raise ImageError(name, "corrupt image data: the header of a known format cannot be parsed") from None
         raise ImageError(name, f"not an image of a supported format ({SUPPORTED_NAMES})") from None
-    except Image.DecompressionBombError as exc:
-        raise ImageError(name, f"image too large: {exc}") from None
+    except Image.DecompressionBombError as exc:  # Pillow's own check, for headers far above our limit
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        size_text = f"{int(found.group(1)) / 1e6:.1f} Mpx" if found else "the size in its header"
+        raise ImageError(name, f"image too large: {size_text} exceeds the limit of {limits.max_pixels / 1e6:g} "
+                               "Mpx") from None
     except Exception as exc:  # a hostile header can raise anything a parser can; every one is the file's fault
-        raise _failure(name, exc) from None
+        raise _failure(name, exc, head, size) from None
+    guarded.limit = 0  # the header is parsed: decoders read in large blocks
     with img:
-        return pil_to_rgb(img, name, limits)
+        return pil_to_rgb(img, name, limits, lambda exc: _failure(name, exc, head, size))
 
 
-def pil_to_rgb(img: Image.Image, name: str, limits: ImageLimits = LIMITS) -> np.ndarray:
+def pil_to_rgb(img: Image.Image, name: str, limits: ImageLimits = LIMITS,
+               failure: Callable[[Exception], ImageError] | None = None) -> np.ndarray:
     """An opened Pillow image as upright ``HxWx3`` uint8 RGB: its size checked against ``limits`` before its
     pixels are decoded, then EXIF orientation and the pixel rule of :mod:`maskface.io.pixels` applied."""
     check_size(img.width, img.height, name, limits)
     try:
         img.load()
     except Exception as exc:
-        raise _failure(name, exc) from None
+        raise (failure(exc) if failure else _failure(name, exc)) from None
     upright = img
-    with contextlib.suppress(Exception):  # a damaged EXIF block is ignored, as viewers do; the pixels are sound
+    with contextlib.suppress(Exception), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a damaged EXIF block is ignored, as viewers do; the pixels are sound
         if img.getexif().get(ExifTags.Base.Orientation, 1) in range(2, 9):  # else no copy is made
             upright = ImageOps.exif_transpose(img)
     try:

@@ -7,6 +7,7 @@ RGB and float16 or float64 samples. Those are read here under the same limits, a
 
 from __future__ import annotations
 
+import logging
 from typing import BinaryIO
 
 import numpy as np
@@ -27,6 +28,9 @@ def read_tiff(handle: BinaryIO, name: str, limits: ImageLimits) -> np.ndarray:
     import tifffile
 
     handle.seek(0)
+    logger = logging.getLogger("tifffile")  # it logs what it then raises; the ImageError says it once
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
     try:
         with tifffile.TiffFile(handle) as tif:
             page = tif.pages[0]
@@ -52,6 +56,8 @@ def read_tiff(handle: BinaryIO, name: str, limits: ImageLimits) -> np.ndarray:
     except Exception as exc:  # tifffile raises many kinds for a damaged file
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ImageError(name, f"corrupt image data: the TIFF cannot be read: {reason}") from None
+    finally:
+        logger.setLevel(level)
     values = np.squeeze(values)
     if values.ndim == 3 and axes.endswith("SYX"):  # planar (one plane per sample): to pixel-interleaved
         values = np.moveaxis(values, 0, -1)
