@@ -155,8 +155,8 @@ def _decode(handle: BinaryIO, name: str, limits: ImageLimits) -> np.ndarray:
     handle.seek(0)
     guarded = _ReadBudget(handle, name, HEADER_READS)
     try:
-        with warnings.catch_warnings():  # our pixel limit is lower than Pillow's warning level and checked below
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        with warnings.catch_warnings():  # bomb warnings (our limit is lower, checked below) and damaged EXIF
+            warnings.simplefilter("ignore")
             img = Image.open(guarded, formats=SUPPORTED_FORMATS)  # type: ignore[arg-type]
     except ImageError:
         raise
