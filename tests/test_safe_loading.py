@@ -60,6 +60,7 @@ def test_every_torch_load_in_the_package_is_weights_only():
     assert [c for c in calls if not c[2]] == []
 
 
+@pytest.mark.slow  # a CLI process that imports torch and builds the model: about 15 s here
 def test_resume_refuses_a_crafted_checkpoint_and_runs_nothing(tmp_path):
     run, marker = tmp_path / "run", tmp_path / "pwned"
     _crafted(run / "checkpoints" / "last.pt", marker)
