@@ -20,7 +20,7 @@ from maskface.errors import DatasetError
 
 def _jpeg(value: int) -> bytes:
     buffer = io.BytesIO()
-    Image.fromarray(np.full((8, 8, 3), value, np.uint8)).save(buffer, format="JPEG", quality=100)
+    Image.fromarray(np.full((16, 16, 3), value, np.uint8)).save(buffer, format="JPEG", quality=100)
     return buffer.getvalue()
 
 

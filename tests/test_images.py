@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from maskface.errors import ImageError
+from maskface.errors import ImageError, safe_display
 from maskface.face.robust import DETECTOR_FILE, weights_path
 from maskface.io.files import atomic_save
-from maskface.io.images import decode_image, iter_image_files, load_image, output_stem
+from maskface.io.images import LIMITS, ImageLimits, decode_image, iter_image_files, load_image, output_stem
 
 
 def _save(img: Image.Image, path: Path, fmt: str, **kwargs) -> Path:
@@ -62,16 +62,16 @@ def test_greyscale_pgm_gif_and_palette_become_rgb(tmp_path, rgb):
 
 
 def test_sixteen_bit_greyscale_scales_to_eight_bits(tmp_path):
-    values = np.array([[0, 257 * 100, 65535]], dtype=np.uint16)
+    values = np.tile(np.array([[0, 257 * 100, 65535]], dtype=np.uint16), (16, 6))  # 16 x 18 pixels
     image = Image.fromarray(values)
     assert image.mode == "I;16"
     path = _save(image, tmp_path / "deep.png", "PNG")
     out = load_image(path)
-    np.testing.assert_array_equal(out[0, :, 0], [0, 100, 255])
+    np.testing.assert_array_equal(out[0, :3, 0], [0, 100, 255])
 
 
 def test_rgba_is_composited_on_white(tmp_path):
-    rgba = np.zeros((2, 2, 4), np.uint8)
+    rgba = np.zeros((16, 16, 4), np.uint8)
     rgba[0, 0] = (255, 0, 0, 255)  # opaque red
     rgba[0, 1] = (0, 0, 0, 0)  # fully transparent
     out = load_image(_save(Image.fromarray(rgba, "RGBA"), tmp_path / "a.png", "PNG"))
@@ -148,7 +148,7 @@ def test_decode_limit_is_configurable(rgb):
     buffer = io.BytesIO()
     rgb.save(buffer, format="PNG")
     with pytest.raises(ImageError, match="too large"):
-        decode_image(buffer.getvalue(), "small.png", max_pixels=100)
+        decode_image(buffer.getvalue(), "small.png", ImageLimits(max_pixels=100))
 
 
 def test_iter_image_files_walks_folders_and_keeps_named_files(tmp_path, rgb):
@@ -191,3 +191,76 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def test_special_files_are_refused_by_stat_with_their_own_reason(tmp_path, rgb):
+    os.mkfifo(tmp_path / "pipe.jpg")
+    (tmp_path / "zero.jpg").symlink_to("/dev/zero")
+    (tmp_path / "loop.jpg").symlink_to("loop.jpg")
+    (tmp_path / "dangling.jpg").symlink_to("gone.jpg")
+    with open(tmp_path / "sparse.jpg", "wb") as handle:
+        handle.truncate(2**33)
+    reasons = {}
+    for name in ("pipe.jpg", "zero.jpg", "loop.jpg", "dangling.jpg", "sparse.jpg"):
+        with pytest.raises(ImageError) as info:
+            load_image(tmp_path / name)
+        reasons[name] = info.value.reason
+    assert reasons == {
+        "pipe.jpg": "is a FIFO (named pipe), not a regular file",
+        "zero.jpg": "is a character device (a symlink to /dev/zero), not a regular file",
+        "loop.jpg": "symlink loop: too many levels of symbolic links",
+        "dangling.jpg": "dangling symlink: its target gone.jpg does not exist",
+        "sparse.jpg": "file too large: 8 GiB exceeds the limit of 256 MiB",
+    }
+
+
+def test_pixel_limit_and_degenerate_sizes_are_checked_from_the_header(rgb):
+    data = bytearray(_encoded(rgb.resize((100, 100)), "JPEG"))
+    frame = data.index(b"\xff\xc0")
+    data[frame + 5 : frame + 9] = (9000).to_bytes(2, "big") * 2  # a 7 KB file claiming 9000 x 9000
+    with pytest.raises(ImageError) as info:
+        decode_image(bytes(data), "bomb.jpg")
+    assert info.value.reason == "image too large: 9000 x 9000 pixels (81.0 Mpx) exceeds the limit of 64 Mpx"
+    assert LIMITS.max_pixels == 64_000_000
+    for size, words in (((20000, 5), "image too small: 20000 x 5 pixels"), ((400, 19), "degenerate shape")):
+        with pytest.raises(ImageError, match=words):
+            decode_image(_encoded(rgb.resize(size), "PNG"))
+    assert decode_image(_encoded(rgb.resize((320, 16)), "PNG")).shape == (16, 320, 3)  # at both limits
+
+
+def test_only_the_documented_formats_are_opened(rgb):
+    for fmt in ("ICO", "TGA", "PCX"):
+        with pytest.raises(ImageError, match="not an image of a supported format"):
+            decode_image(_encoded(rgb, fmt), f"face.{fmt.lower()}.jpg")
+
+
+def test_float_tiffs_follow_the_float_rule(rgb):
+    import tifffile
+
+    pixels = np.asarray(rgb)
+    for values in (pixels.astype(np.float32) / 255, pixels.astype(np.float64), (pixels / 255).astype(np.float16)):
+        buffer = io.BytesIO()
+        tifffile.imwrite(buffer, values, photometric="rgb")
+        np.testing.assert_array_equal(decode_image(buffer.getvalue(), "float.tif"), pixels)
+    buffer = io.BytesIO()
+    tifffile.imwrite(buffer, pixels.astype(np.float32) * 4, photometric="rgb")
+    with pytest.raises(ImageError, match=r"float samples span \[0, 944\]"):
+        decode_image(buffer.getvalue(), "bright.tif")
+
+
+def test_junk_where_a_header_should_be_is_refused_without_scanning_it_all():
+    with pytest.raises(ImageError, match="no valid header after 100000 reads"):
+        decode_image(b"\xff\xd8\xff" + bytes(2**20), "zeros.jpg")
+
+
+def test_messages_escape_control_characters_but_keep_the_name():
+    error = ImageError(os.fsdecode(b"\x1b[2Jnew\nline-\xff.jpg"), "bad\r")
+    assert str(error) == "\\x1b[2Jnew\\nline-\\xff.jpg: bad\\r"
+    assert error.path == os.fsdecode(b"\x1b[2Jnew\nline-\xff.jpg")
+    assert safe_display("rtl-\u202egpj.exe 日本") == "rtl-\\u202egpj.exe 日本"
+
+
+def _encoded(image: Image.Image, fmt: str) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt)
+    return buffer.getvalue()

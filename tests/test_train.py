@@ -104,7 +104,7 @@ def _env() -> dict[str, str]:
 
 
 def _weights(out: Path) -> dict[str, torch.Tensor]:
-    state = torch.load(out / "checkpoints" / "last.pt", map_location="cpu", weights_only=False)
+    state = torch.load(out / "checkpoints" / "last.pt", map_location="cpu", weights_only=True)
     return {f"{m}.{k}": v for m, s in state["modules"].items() for k, v in s.items()}
 
 
@@ -120,12 +120,12 @@ def test_resume_after_a_kill_matches_an_uninterrupted_run(tiny_chips, tmp_path):
     checkpoint = broken / "checkpoints" / "last.pt"
     deadline = time.time() + 300
     while time.time() < deadline and process.poll() is None:
-        if checkpoint.is_file() and torch.load(checkpoint, weights_only=False)["step"] >= 3:
+        if checkpoint.is_file() and torch.load(checkpoint, weights_only=True)["step"] >= 3:
             break
         time.sleep(0.2)
     process.send_signal(signal.SIGKILL)
     process.wait()
-    killed_at = torch.load(checkpoint, weights_only=False)["step"]
+    killed_at = torch.load(checkpoint, weights_only=True)["step"]
     assert 3 <= killed_at < steps, "the run was not interrupted mid-way"
     resumed = subprocess.run(cli + _train_args(tiny_chips, broken, steps) + ["--resume"], env=_env(),
                              capture_output=True, text=True)
@@ -156,7 +156,7 @@ def test_torchrun_two_processes_agree_with_one(tiny_chips, tmp_path):
     a, b = _weights(one), _weights(two)
     worst = max(float((a[k].float() - b[k].float()).abs().max()) for k in a)
     assert worst < 1e-4, worst
-    assert torch.load(two / "checkpoints" / "last.pt", weights_only=False)["world_size"] == 2
+    assert torch.load(two / "checkpoints" / "last.pt", weights_only=True)["world_size"] == 2
 
 
 @pytest.mark.slow

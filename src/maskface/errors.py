@@ -2,18 +2,45 @@
 
 from __future__ import annotations
 
+import os
+import unicodedata
+
+#: Characters that reorder the text around them on screen ("Trojan Source"): shown escaped, like control characters.
+_BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def safe_display(text: str | os.PathLike | bytes) -> str:
+    """``text`` fit for one line of a terminal: control characters (newlines, ANSI escapes), bidirectional
+    overrides and bytes that are not valid in the file-system encoding are shown as ``\\n``, ``\\x1b``,
+    ``\\u202e``, ``\\xff``; everything else is kept."""
+    text = os.fsdecode(text) if isinstance(text, bytes | os.PathLike) else str(text)
+    out = []
+    for char in text:
+        code = ord(char)
+        if 0xDC80 <= code <= 0xDCFF:  # an undecodable byte, as os.fsdecode keeps it (surrogateescape)
+            out.append(f"\\x{code - 0xDC00:02x}")
+        elif unicodedata.category(char) in ("Cc", "Cs", "Zl", "Zp") or char in _BIDI_CONTROLS:
+            out.append(char.encode("unicode_escape").decode("ascii") if code < 0x10000 else f"\\U{code:08x}")
+        else:
+            out.append(char)
+    return "".join(out)
+
 
 class MaskfaceError(Exception):
-    """Base class: a problem with user input that the CLI reports in one line, without a traceback."""
+    """Base class: a problem with user input that the CLI reports in one line, without a traceback.
 
-    def __init__(self, path: str, reason: str):
-        super().__init__(f"{path}: {reason}")
-        self.path = str(path)
+    ``path`` and ``reason`` are kept as given; the message shows both through :func:`safe_display`, so a file
+    name holding a newline or a terminal escape cannot break the line or drive the terminal."""
+
+    def __init__(self, path: str | os.PathLike | bytes, reason: str):
+        super().__init__(f"{safe_display(path)}: {safe_display(reason)}")
+        self.path = os.fsdecode(path) if isinstance(path, bytes | os.PathLike) else str(path)
         self.reason = reason
 
 
 class ImageError(MaskfaceError):
-    """An image file that cannot be read: missing, empty, corrupt, truncated, not an image or too large."""
+    """An image (file, bytes or array) that cannot be used: missing, not a regular file, empty, corrupt,
+    truncated, not an image of a supported format, of an unsupported pixel type, too large or degenerate."""
 
 
 class NoFaceError(MaskfaceError):

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from maskface.defaults import DEFAULT_MODEL
 from maskface.face.pipeline import Face, FaceConfig, FacePipeline
-from maskface.io.images import load_image
+from maskface.io.inputs import ImageInput, as_rgb, input_name
 from maskface.models.embedder import Embedder, compare, is_same, load_embedder
 
-ImageLike = str | Path | np.ndarray
+ImageLike = ImageInput
 
 
 @dataclass
@@ -53,10 +52,9 @@ class Recognizer:
         return self.embedder.spec.metric
 
     def face(self, image: ImageLike) -> Face:
-        """The aligned face of an image (path or RGB array), per the pipeline's selection policy."""
-        if isinstance(image, np.ndarray):
-            return self.pipeline.align(image)
-        return self.pipeline.align(load_image(image), str(image))
+        """The aligned face of an image (a path, image bytes, a Pillow image or an HxWx3 uint8 RGB array, checked
+        by :func:`maskface.io.inputs.as_rgb`), per the pipeline's selection policy."""
+        return self.pipeline.align(as_rgb(image), input_name(image))
 
     def embed(self, image: ImageLike) -> np.ndarray:
         """The embedding of the face in one image."""

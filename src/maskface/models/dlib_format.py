@@ -25,7 +25,9 @@ class DlibReader:
 
     @classmethod
     def from_file(cls, path: str | Path) -> DlibReader:
-        path = Path(path)
+        from maskface.models.weights import model_file
+
+        path = model_file(path)  # a regular file: never a FIFO, a device or a loop
         try:
             return cls(path.read_bytes(), str(path))
         except OSError as exc:

@@ -288,10 +288,10 @@ def dlib_resnet_v1(pretrained: bool = False, checkpoint: str | Path | None = Non
     """``checkpoint`` may name another ``.dat`` file of the same network, or a ``.safetensors`` file of its
     weights (a student exported by ``maskface train distill``)."""
     if checkpoint is not None and str(checkpoint).endswith(".safetensors"):
-        from maskface.models.weights import load_state
+        from maskface.models.weights import load_state, load_state_into
 
         model = DlibResNet()
-        model.load_state_dict(load_state(checkpoint))
+        load_state_into(model, load_state(checkpoint), checkpoint)
         return model.eval()
     if checkpoint is not None:
         return load_dlib_resnet(checkpoint)

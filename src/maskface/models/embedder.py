@@ -107,14 +107,37 @@ class OnnxConfig:
     @classmethod
     def for_model(cls, model_path: Path) -> OnnxConfig:
         """Read ``<model>.json`` beside the model when present (any subset of the fields), else ArcFace defaults."""
+        from maskface.models.weights import model_file, parse_json_object
+
         sidecar = model_path.with_suffix(".json")
-        if not sidecar.is_file():
+        if not sidecar.exists() and not sidecar.is_symlink():
             return cls()
+        fields = parse_json_object(model_file(sidecar).read_bytes(), sidecar, "the ONNX embedder config")
         try:
-            fields = json.loads(sidecar.read_text())
-            return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()})
-        except (json.JSONDecodeError, TypeError) as exc:
+            config = cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()})
+        except TypeError as exc:
             raise ModelFileError(str(sidecar), f"bad ONNX embedder config: {exc}") from None
+        problem = config.problem()
+        if problem:
+            raise ModelFileError(str(sidecar), f"bad ONNX embedder config: {problem}")
+        return config
+
+    def problem(self) -> str | None:
+        """What is wrong with the fields' values, if anything (a sidecar is user input)."""
+        numbers = (int, float)
+        if self.chip not in ("dlib", "arcface") or self.metric not in ("euclidean", "cosine"):
+            return f"chip must be dlib or arcface and metric euclidean or cosine, not {self.chip!r}, {self.metric!r}"
+        if not isinstance(self.size, int) or not 16 <= self.size <= 1024:
+            return f"size must be a whole number of pixels from 16 to 1024, not {self.size!r}"
+        for name in ("mean", "std"):
+            value = getattr(self, name)
+            if not (isinstance(value, tuple) and len(value) == 3 and all(isinstance(v, numbers) for v in value)):
+                return f"{name} must be three numbers, not {value!r}"
+        if not all(v != 0 for v in self.std):
+            return "std must not be 0"
+        if not all(isinstance(v, numbers) and not isinstance(v, bool) for v in (self.padding, self.threshold)):
+            return "padding and threshold must be numbers"
+        return None
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(asdict(self), indent=2) + "\n")
@@ -126,9 +149,9 @@ class OnnxEmbedder(Embedder):
     def __init__(self, path: str | Path, config: OnnxConfig | None = None, batch_size: int = 64):
         import onnxruntime as ort
 
-        path = Path(path)
-        if not path.is_file():
-            raise ModelFileError(str(path), "ONNX model not found")
+        from maskface.models.weights import model_file
+
+        path = model_file(path)
         self.config = config or OnnxConfig.for_model(path)
         try:
             self.session = ort.InferenceSession(str(path), providers=ort.get_available_providers())

@@ -69,21 +69,24 @@ class IResNet(nn.Module):
 
 
 def load_insightface_checkpoint(model: IResNet, checkpoint: str | Path) -> IResNet:
-    """Load an insightface ``backbone.pth`` (a plain state dict, possibly wrapped or ``module.``-prefixed)."""
+    """Load an insightface ``backbone.pth`` (a plain state dict, possibly wrapped or ``module.``-prefixed), with
+    ``weights_only=True``: a crafted pickle is refused, never run."""
+    from maskface.models.weights import load_state_into, torch_load_safely
+
     path = Path(checkpoint)
-    if not path.is_file():
-        raise ModelFileError(str(path), "checkpoint not found")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many kinds for a non-checkpoint file
-        raise ModelFileError(str(path), f"not a PyTorch checkpoint: {exc}") from None
-    if isinstance(state, dict) and "state_dict" in state:
+    state = torch_load_safely(path)
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise ModelFileError(str(path), f"not a state dict: the file holds a {type(state).__name__}")
+    for key, value in state.items():
+        if not (isinstance(key, str) and isinstance(value, torch.Tensor)):
+            raise ModelFileError(str(path), f"not a state dict of tensors: {key!r} holds a {type(value).__name__}")
     state = {k.removeprefix("module."): v for k, v in state.items()}
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    if missing or unexpected:
-        raise ModelFileError(str(path), f"not an IResNet checkpoint of this depth: missing {missing[:3]}, "
-                                        f"unexpected {unexpected[:3]}")
+    try:
+        load_state_into(model, state, path)
+    except ModelFileError as exc:
+        raise ModelFileError(str(path), f"not an IResNet checkpoint of this depth ({exc.reason})") from None
     return model.eval()
 
 

@@ -12,7 +12,6 @@ weights file.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -70,19 +69,44 @@ class MaskAwareRecognizer(nn.Module):
 
 def load_mask_aware(student_file: Path) -> MaskAwareRecognizer:
     """The recogniser from a student weights file: teacher, de-occluder, thresholds and how masked faces are
-    embedded are named in its metadata (files written before the ensemble existed embed with the student alone)."""
-    from maskface.models.registry import create_from_spec
-    from maskface.models.weights import read_weights
+    embedded are named in its metadata (files written before the ensemble existed embed with the student alone).
+    Malformed metadata (bad JSON, unknown model names, wrong types) is a :class:`ModelFileError`."""
+    from maskface.models.weights import parse_json_object, read_weights
 
     state, metadata = read_weights(student_file)
-    config = json.loads(metadata.get("config", "{}"))
+    config = parse_json_object(metadata.get("config", "{}"), student_file, "the config metadata")
     if "architecture" not in config:
         raise ModelFileError(str(student_file), "not a maskface student (no architecture in its metadata)")
-    teacher = create_from_spec(config.get("teacher", "dlib_resnet_v1"))
-    student = _student(config["architecture"], state, student_file)
-    deoccluder = create_from_spec(config.get("deocclusion", "deocclusion_v1"))
-    return MaskAwareRecognizer(teacher.eval(), student.eval(), deoccluder.eval(), config.get("thresholds"),
-                               config.get("masked_embedding", "student"))
+    teacher = _component(config, "teacher", "dlib_resnet_v1", student_file)
+    student = _student(_text(config, "architecture", student_file), state, student_file)
+    deoccluder = _component(config, "deocclusion", "deocclusion_v1", student_file)
+    thresholds = config.get("thresholds")
+    if thresholds is not None and not (isinstance(thresholds, dict) and all(
+            isinstance(v, dict) and all(isinstance(t, int | float) for t in v.values()) for v in thresholds.values())):
+        raise ModelFileError(str(student_file), "thresholds in the metadata are not {pair type: {FMR: number}}")
+    masked_embedding = config.get("masked_embedding", "student")
+    if masked_embedding not in MASKED_EMBEDDINGS:
+        raise ModelFileError(str(student_file), f"masked_embedding {masked_embedding!r} in the metadata is not one "
+                                                f"of {MASKED_EMBEDDINGS}")
+    return MaskAwareRecognizer(teacher.eval(), student.eval(), deoccluder.eval(), thresholds, masked_embedding)
+
+
+def _text(config: dict, key: str, file: Path) -> str:
+    value = config[key]
+    if not isinstance(value, str):
+        raise ModelFileError(str(file), f"{key} in the metadata is {type(value).__name__}, not a model name")
+    return value
+
+
+def _component(config: dict, key: str, default: str, file: Path) -> nn.Module:
+    """The model a student file names for ``key`` (a registered name or ``name=checkpoint``)."""
+    from maskface.models.registry import create_from_spec
+
+    spec = _text({key: config.get(key, default)}, key, file)
+    try:
+        return create_from_spec(spec)
+    except KeyError as exc:
+        raise ModelFileError(str(file), f"{key} in the metadata: {exc.args[0]}") from None
 
 
 def _register() -> None:
@@ -108,12 +132,13 @@ _register()
 
 def _student(architecture: str, state: dict[str, torch.Tensor], file: Path) -> nn.Module:
     from maskface.models.registry import create_model
+    from maskface.models.weights import load_state_into
 
-    student = create_model(architecture)
     try:
-        student.load_state_dict(state)
-    except RuntimeError as exc:
-        raise ModelFileError(str(file), f"weights do not fit {architecture}: {exc}") from None
+        student = create_model(architecture)
+    except KeyError as exc:
+        raise ModelFileError(str(file), f"architecture in the metadata: {exc.args[0]}") from None
+    load_state_into(student, state, file)
     return student
 
 
