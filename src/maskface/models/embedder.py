@@ -95,7 +95,7 @@ class TorchEmbedder(Embedder):
 class OnnxConfig:
     """How to feed an ONNX embedder: chip geometry, ``(pixel - mean) / std`` per RGB channel, channel order."""
 
-    chip: Literal["dlib", "arcface"] = "arcface"
+    chip: Literal["dlib", "arcface", "omz"] = "arcface"
     size: int = 112
     padding: float = 0.0
     mean: tuple[float, float, float] = (127.5, 127.5, 127.5)

@@ -18,7 +18,7 @@ class EmbedderSpec:
     """What chips an embedder wants and how its embeddings compare."""
 
     name: str
-    chip: Literal["dlib", "arcface"] = "dlib"
+    chip: Literal["dlib", "arcface", "omz"] = "dlib"
     size: int = 150
     padding: float = 0.25
     metric: Literal["euclidean", "cosine"] = "euclidean"
@@ -36,21 +36,24 @@ class ModelInfo:
     embedding_size: int = 128
     #: "embedder" (chips -> embeddings, usable by embed/verify/eval) or another job, e.g. "deocclusion"
     kind: str = "embedder"
+    #: the licence of the shipped weights (and of whatever they were made from)
+    license: str = "MIT (maskface)"
 
 
 _MODELS: dict[str, ModelInfo] = {}
 
 
 def register_model(name: str, description: str, embedding_size: int = 128, kind: str = "embedder",
-                   **spec) -> Callable:
+                   license: str = "MIT (maskface)", **spec) -> Callable:
     """Decorator: register ``factory(pretrained: bool, **kwargs) -> nn.Module`` under ``name``; for embedders,
-    ``spec`` holds the :class:`EmbedderSpec` fields (chip, size, padding, metric, threshold)."""
+    ``spec`` holds the :class:`EmbedderSpec` fields (chip, size, padding, metric, threshold); ``license`` is the
+    licence of the pretrained weights."""
 
     def wrap(factory: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         if name in _MODELS:
             raise ValueError(f"model {name!r} is registered twice")
         embedder_spec = EmbedderSpec(name, **spec) if kind == "embedder" else None
-        _MODELS[name] = ModelInfo(name, factory, description, embedder_spec, embedding_size, kind)
+        _MODELS[name] = ModelInfo(name, factory, description, embedder_spec, embedding_size, kind, license)
         return factory
 
     return wrap
