@@ -129,7 +129,7 @@ ERROR_CASES = {
     "NoFaceError": (lambda p: ["verify", str(p["face"]), str(p["black"]), "-m", "dlib_resnet_v1"], 3,
                     "black.png: no face found"),
     "ModelFileError": (lambda p: ["verify", str(p["face"]), str(p["face"]), "-m", str(p["folder"] / "x.onnx")], 2,
-                       "x.onnx: ONNX model not found"),
+                       "x.onnx: file not found"),
     "DatasetError": (lambda p: ["eval", "lfw", "--out", str(p["folder"] / "run"), "--data", str(p["folder"])], 2,
                      "LFW is not at"),
     "ValueError": (lambda p: ["eval", "crossfit", "--out", str(p["folder"] / "run"), "--half", "maskface_v1"], 2,

@@ -283,6 +283,7 @@ def pretrained_dlib_resnet() -> DlibResNet:
     "dlib_resnet_v1",
     "dlib's face-recognition ResNet (29 conv layers, 128-d, 99.38% LFW by its author); the teacher",
     chip="dlib", size=150, padding=0.25, metric="euclidean", threshold=0.6, embedding_size=128,
+    license="CC0-1.0 (Davis King's dlib-models)",
 )
 def dlib_resnet_v1(pretrained: bool = False, checkpoint: str | Path | None = None) -> DlibResNet:
     """``checkpoint`` may name another ``.dat`` file of the same network, or a ``.safetensors`` file of its

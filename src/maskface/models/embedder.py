@@ -21,7 +21,7 @@ import torch
 
 from maskface.errors import ModelFileError
 from maskface.models.mask_aware import DEFAULT_FMR
-from maskface.models.registry import EmbedderSpec, create_from_spec, model_info
+from maskface.models.registry import CHIP_KINDS, ChipKind, EmbedderSpec, create_from_spec, model_info
 
 
 def select_device(device: str | None = None) -> torch.device:
@@ -95,7 +95,7 @@ class TorchEmbedder(Embedder):
 class OnnxConfig:
     """How to feed an ONNX embedder: chip geometry, ``(pixel - mean) / std`` per RGB channel, channel order."""
 
-    chip: Literal["dlib", "arcface"] = "arcface"
+    chip: ChipKind = "arcface"
     size: int = 112
     padding: float = 0.0
     mean: tuple[float, float, float] = (127.5, 127.5, 127.5)
@@ -125,8 +125,9 @@ class OnnxConfig:
     def problem(self) -> str | None:
         """What is wrong with the fields' values, if anything (a sidecar is user input)."""
         numbers = (int, float)
-        if self.chip not in ("dlib", "arcface") or self.metric not in ("euclidean", "cosine"):
-            return f"chip must be dlib or arcface and metric euclidean or cosine, not {self.chip!r}, {self.metric!r}"
+        if self.chip not in CHIP_KINDS or self.metric not in ("euclidean", "cosine"):
+            return (f"chip must be one of {', '.join(CHIP_KINDS)} and metric euclidean or cosine, not {self.chip!r}, "
+                    f"{self.metric!r}")
         if not isinstance(self.size, int) or not 16 <= self.size <= 1024:
             return f"size must be a whole number of pixels from 16 to 1024, not {self.size!r}"
         for name in ("mean", "std"):

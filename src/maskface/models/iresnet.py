@@ -106,4 +106,4 @@ def _factory(name: str):
 for _name in DEPTHS:
     register_model(_name, f"insightface {_name} backbone (512-d, ArcFace 112x112 chips); bring your own .pth",
                    chip="arcface", size=112, padding=0.0, metric="cosine", threshold=0.3,
-                   embedding_size=512)(_factory(_name))
+                   embedding_size=512, license="MIT (maskface code); no weights ship")(_factory(_name))

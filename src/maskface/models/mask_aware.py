@@ -115,7 +115,8 @@ def _register() -> None:
     @register_model("maskface_v1", "mask-aware recogniser: occlusion estimate; masked faces completed by "
                     "deocclusion_v1 and embedded by a student distilled from dlib_resnet_v1, unmasked faces by "
                     "the teacher (the default)", chip="dlib", size=150, padding=0.25, metric="euclidean",
-                    threshold=0.6, embedding_size=128, onnx=False)  # each chip's path depends on its mask
+                    threshold=0.6, embedding_size=128, onnx=False,  # each chip's path depends on its mask
+                    license="MIT (maskface); its teacher dlib_resnet_v1: CC0-1.0")
     def maskface_v1(pretrained: bool = False, checkpoint: str | Path | None = None) -> MaskAwareRecognizer:
         """``checkpoint``: a ``student.safetensors`` exported by ``maskface train distill``."""
         from maskface.io.locations import shipped_weights

@@ -11,9 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 from torch import nn
+
+#: Chip geometries the face front end can cut (face/align.py): dlib's 150 chip, ArcFace's 112 template, OMZ's 128 one.
+ChipKind = Literal["dlib", "arcface", "omz"]
+CHIP_KINDS: tuple[str, ...] = get_args(ChipKind)
 
 
 @dataclass(frozen=True)
@@ -21,7 +25,7 @@ class EmbedderSpec:
     """What chips an embedder wants and how its embeddings compare."""
 
     name: str
-    chip: Literal["dlib", "arcface"] = "dlib"
+    chip: ChipKind = "dlib"
     size: int = 150
     padding: float = 0.25
     metric: Literal["euclidean", "cosine"] = "euclidean"
@@ -42,22 +46,25 @@ class ModelInfo:
     #: Whether a traced ONNX graph reproduces the model (``maskface export onnx``); False for a forward pass that
     #: takes a different path per input, which tracing would freeze to the path of its example input.
     onnx: bool = True
+    #: the licence of the shipped weights (and of whatever they were made from)
+    license: str = "MIT (maskface)"
 
 
 _MODELS: dict[str, ModelInfo] = {}
 
 
 def register_model(name: str, description: str, embedding_size: int = 128, kind: str = "embedder",
-                   onnx: bool = True, **spec) -> Callable:
+                   onnx: bool = True, license: str = "MIT (maskface)", **spec) -> Callable:
     """Decorator: register ``factory(pretrained: bool, **kwargs) -> nn.Module`` under ``name``; for embedders,
     ``spec`` holds the :class:`EmbedderSpec` fields (chip, size, padding, metric, threshold). ``onnx=False`` declares
-    that ONNX export cannot reproduce the model (see :attr:`ModelInfo.onnx`)."""
+    that ONNX export cannot reproduce the model (see :attr:`ModelInfo.onnx`); ``license`` is the licence of the
+    pretrained weights."""
 
     def wrap(factory: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         if name in _MODELS:
             raise ValueError(f"model {name!r} is registered twice")
         embedder_spec = EmbedderSpec(name, **spec) if kind == "embedder" else None
-        _MODELS[name] = ModelInfo(name, factory, description, embedder_spec, embedding_size, kind, onnx)
+        _MODELS[name] = ModelInfo(name, factory, description, embedder_spec, embedding_size, kind, onnx, license)
         return factory
 
     return wrap

@@ -17,4 +17,4 @@ def models() -> None:
     for name in list_models():
         info = model_info(name)
         what = f"{info.spec.chip}:{info.spec.size} {info.spec.metric}" if info.spec else info.kind
-        out.print(f"{name:16s} {what:20s} {info.description}")
+        out.print(f"{name:16s} {what:20s} {info.description} (licence: {info.license})")
