@@ -32,8 +32,8 @@ class GraphNode:
 
 @dataclass
 class OnnxGraph:
-    """A graph's constants (initialisers and folded weight nodes, as numpy arrays) and its remaining compute nodes
-    in execution order."""
+    """A graph's constants (initialisers and folded weight nodes, as numpy arrays), its remaining compute nodes in
+    execution order, and the inputs they read."""
 
     constants: dict[str, np.ndarray]
     nodes: list[GraphNode]
@@ -125,7 +125,8 @@ def read_onnx_graph(source: str | Path | onnx.ModelProto) -> OnnxGraph:
                 raise ModelFileError(name, f"cannot fold {node.op_type} -> {node.outputs[0]}: {exc}") from None
         else:
             nodes.append(node)
-    inputs = [i.name for i in graph.input if i.name not in constants]
+    read = {name for node in nodes for name in node.inputs}
+    inputs = [i.name for i in graph.input if i.name in read and i.name not in constants]  # dangling ones left out
     return OnnxGraph(constants, nodes, inputs, [o.name for o in graph.output])
 
 
