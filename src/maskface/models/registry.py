@@ -82,4 +82,4 @@ def create_from_spec(spec: str) -> nn.Module:
 
 def _load_builtin_models() -> None:
     # Importing the modules runs their @register_model decorators.
-    from maskface.models import deocclusion, dlib_resnet, iresnet, mask_aware  # noqa: F401
+    from maskface.models import deocclusion, dlib_resnet, iresnet, mask_aware, sface  # noqa: F401
