@@ -32,4 +32,11 @@ def create_loss(name: str, **kwargs) -> nn.Module:
 
 
 def _load_builtin_losses() -> None:
-    from maskface.losses import adversarial, distillation, identity, reconstruction, segmentation  # noqa: F401
+    from maskface.losses import (  # noqa: F401
+        adversarial,
+        distillation,
+        elasticface,
+        identity,
+        reconstruction,
+        segmentation,
+    )
