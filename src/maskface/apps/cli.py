@@ -634,6 +634,13 @@ def train_distill_cmd(out_dir: TrainOutOpt, overrides: Overrides = None, config_
     _train_recipe("distill", config_file, data, out_dir, resume, overrides)
 
 
+@train_app.command("maskinv")
+def train_maskinv_cmd(out_dir: TrainOutOpt, overrides: Overrides = None, config_file: ConfigOpt = None,
+                      data: DataOpt = None, resume: ResumeOpt = False) -> None:
+    """MaskInv: a student of the teacher's architecture learns the teacher's unmasked templates from masked faces."""
+    _train_recipe("maskinv", config_file, data, out_dir, resume, overrides)
+
+
 @app.command()
 def demo(data: DataOpt = None,
          out_dir: Annotated[Path, typer.Option("--out", help="Folder for the report and pictures.")]

@@ -81,5 +81,6 @@ def create_from_spec(spec: str) -> nn.Module:
 
 
 def _load_builtin_models() -> None:
-    # Importing the modules runs their @register_model decorators.
-    from maskface.models import deocclusion, dlib_resnet, iresnet, mask_aware  # noqa: F401
+    # Importing the modules runs their @register_model decorators (maskinv's look their teachers up, which imports
+    # the rest first, so the order does not matter).
+    from maskface.models import deocclusion, dlib_resnet, iresnet, mask_aware, maskinv  # noqa: F401
