@@ -4,7 +4,14 @@ Importing the built-in loss modules here runs their ``@register_loss`` decorator
 import (the registry itself imports no loss: it stays a leaf).
 """
 
-from maskface.losses import adversarial, distillation, identity, reconstruction, segmentation  # noqa: F401
+from maskface.losses import (  # noqa: F401  (they register themselves)
+    adversarial,
+    distillation,
+    elasticface,
+    identity,
+    reconstruction,
+    segmentation,
+)
 from maskface.losses.registry import create_loss, list_losses
 
 __all__ = ["create_loss", "list_losses"]

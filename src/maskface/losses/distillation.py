@@ -4,7 +4,8 @@
 * identity-centred softened instance-wise: student and teacher agree on how close each face is to every
   identity centre (teacher centres in a memory bank), as distributions softened by a temperature;
 * pair-wise (RKD distance) and triplet-wise (RKD angle): the student keeps the teacher's distances and angles
-  between faces of the batch (Park et al., Relational Knowledge Distillation, 2019).
+  between faces of the batch (Park et al., Relational Knowledge Distillation, 2019);
+* template-level: the student's unit-length template matches the teacher's (Huber et al., MaskInv, FG 2021).
 """
 
 from __future__ import annotations
@@ -24,6 +25,22 @@ class InstanceLoss(nn.Module):
 
     def forward(self, student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
         return (student - teacher).pow(2).sum(dim=1).mean()
+
+
+@register_loss("template_kd")
+class TemplateKDLoss(nn.Module):
+    """``weight * mean((s_i / |s_i| - t_i / |t_i|)^2)`` over every element of the ``N x D`` templates (MaskInv).
+
+    The mean runs over the ``D`` components too, as ``torch.nn.MSELoss`` in the authors' code, so their weights
+    (100, and 3000) mean the same here: per face the term is ``weight * |s - t|^2 / D`` of unit vectors.
+    """
+
+    def __init__(self, weight: float = 100.0):
+        super().__init__()
+        self.weight = weight
+
+    def forward(self, student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
+        return self.weight * F.mse_loss(F.normalize(student, dim=1), F.normalize(teacher, dim=1).detach())
 
 
 @register_loss("identity_centred_soft")
@@ -97,7 +114,8 @@ class RKDAngleLoss(nn.Module):
 
 
 class _MarginHead(nn.Module, ABC):
-    """Cosine classifier over ``num_classes`` identities with an additive margin on the true class."""
+    """Cosine classifier over ``num_classes`` identities with an additive margin on the true class; samples
+    labelled ``-1`` are left out."""
 
     def __init__(self, num_classes: int, dim: int, scale: float = 30.0, margin: float = 0.3):
         super().__init__()
@@ -109,7 +127,11 @@ class _MarginHead(nn.Module, ABC):
         """The true class's logit (before scaling) from its cosine."""
 
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        cosine = F.normalize(embeddings, dim=1) @ F.normalize(self.weight, dim=1).T
+        keep = labels >= 0
+        cosine = F.normalize(embeddings[keep], dim=1) @ F.normalize(self.weight, dim=1).T
+        labels = labels[keep]
+        if not len(labels):
+            return cosine.sum()  # an empty sum: 0, still connected to the centres for data parallelism
         true = F.one_hot(labels, cosine.shape[1]).bool()
         logits = torch.where(true, self._with_margin(cosine), cosine) * self.scale
         return F.cross_entropy(logits, labels)

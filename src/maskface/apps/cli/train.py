@@ -82,3 +82,10 @@ def train_distill_cmd(out_dir: TrainOutOpt, overrides: Overrides = None, config_
                       data: DataOpt = None, resume: ResumeOpt = False) -> None:
     """Distil a masked-face student from the teacher, on faces completed by the de-occlusion model."""
     _train_recipe("distill", config_file, data, out_dir, resume, overrides)
+
+
+@app.command("maskinv")
+def train_maskinv_cmd(out_dir: TrainOutOpt, overrides: Overrides = None, config_file: ConfigOpt = None,
+                      data: DataOpt = None, resume: ResumeOpt = False) -> None:
+    """MaskInv: a student of the teacher's architecture learns the teacher's unmasked templates from masked faces."""
+    _train_recipe("maskinv", config_file, data, out_dir, resume, overrides)
