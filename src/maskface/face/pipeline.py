@@ -32,6 +32,7 @@ import numpy as np
 from maskface.errors import NoFaceError
 from maskface.face.align import arcface_chip_matrix, dlib_chip_matrix, warp_chip
 from maskface.face.detect import Detection, HogDetector, create_detector, shrink_for_detection
+from maskface.face.geometry import FIVE_TO_68
 from maskface.face.landmarks import LandmarkPredictor
 
 if TYPE_CHECKING:
@@ -90,6 +91,21 @@ class Face:
     @property
     def detector(self) -> str:
         return self.detection.detector
+
+    @property
+    def box(self) -> tuple[float, float, float, float]:
+        """Where the face is in the image: ``(left, top, right, bottom)`` in pixels."""
+        return self.detection.box
+
+    @property
+    def five_points(self) -> np.ndarray | None:
+        """The face's 5 points in image pixels (``5 x 2``, x then y), in dlib's 5-point layout: the outer and inner
+        corner of the eye on the image's right, the same of the eye on its left, the base of the nose. Every face
+        has them, masked or not (a mask hides the mouth); taken from the 68 points when those were predicted. None
+        for an input given as an aligned chip."""
+        if self.landmarks is None:
+            return None
+        return self.landmarks[list(FIVE_TO_68)] if len(self.landmarks) == 68 else self.landmarks
 
     @property
     def masked(self) -> bool | None:
