@@ -234,6 +234,25 @@ def compare(a: np.ndarray, b: np.ndarray, metric: str) -> np.ndarray:
     raise ValueError(f"unknown metric {metric!r}")
 
 
+def score_matrix(a: np.ndarray, b: np.ndarray, metric: str) -> np.ndarray:
+    """Every row of ``a`` against every row of ``b`` (``len(a) x len(b)``), in the scores of :func:`compare`: a NaN
+    row stays NaN."""
+    a, b = np.atleast_2d(a).astype(np.float64), np.atleast_2d(b).astype(np.float64)
+    if metric == "euclidean":
+        from scipy.spatial.distance import cdist
+
+        return cdist(a, b)
+    if metric == "cosine":
+        return (a @ b.T) / (np.linalg.norm(a, axis=1)[:, None] * np.linalg.norm(b, axis=1)[None, :] + 1e-12)
+    raise ValueError(f"unknown metric {metric!r}")
+
+
+def same_decisions(scores: np.ndarray, thresholds: np.ndarray | float, metric: str) -> np.ndarray:
+    """:func:`is_same` for arrays of scores (a NaN score is never the same person)."""
+    scores = np.asarray(scores)
+    return scores < thresholds if metric == "euclidean" else scores >= thresholds
+
+
 def to_similarity(scores: np.ndarray, metric: str) -> np.ndarray:
     """Scores on a 'higher = more alike' scale, the convention of :mod:`maskface.eval`: distances are negated."""
     return -np.asarray(scores) if metric == "euclidean" else np.asarray(scores)
