@@ -1,14 +1,53 @@
-"""maskface: recognise people whose faces are partly hidden by masks."""
+"""maskface: recognise people whose faces are partly hidden by masks.
+
+``maskface.load()`` gives a :class:`Recognizer`. Importing maskface loads neither a model nor PyTorch: the API's
+classes (``Recognizer``, ``Verification``, ``Comparison``, ``Face``, ``FaceConfig``) are imported when first used.
+"""
 
 from __future__ import annotations
 
+from importlib import import_module
+from typing import TYPE_CHECKING
+
+from maskface.defaults import DEFAULT_MODEL
+
+if TYPE_CHECKING:
+    from maskface.apps.recognizer import Comparison, Recognizer, Verification
+    from maskface.face.pipeline import Face, FaceConfig
+
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "load"]
+__all__ = ["Comparison", "Face", "FaceConfig", "Recognizer", "Verification", "__version__", "load"]
+
+#: the API's classes, imported from their modules on first use (module ``__getattr__``, PEP 562)
+_LAZY = {"Recognizer": "maskface.apps.recognizer", "Verification": "maskface.apps.recognizer",
+         "Comparison": "maskface.apps.recognizer", "Face": "maskface.face.pipeline",
+         "FaceConfig": "maskface.face.pipeline"}
 
 
-def load(*args, **kwargs):
-    """A ready :class:`~maskface.apps.recognizer.Recognizer`; see :func:`maskface.apps.recognizer.load`."""
-    from maskface.apps.recognizer import load as _load
+def load(model: str = DEFAULT_MODEL, device: str | None = None, face: FaceConfig | None = None,
+         threshold: float | None = None) -> Recognizer:
+    """A ready :class:`Recognizer`: ``maskface.load().verify("a.jpg", "b.jpg")``.
 
-    return _load(*args, **kwargs)
+    - ``model``: a registered recogniser (``maskface models`` lists them; default ``maskface_v1``, the mask-aware
+      one), ``name=checkpoint`` for trained weights, or a path to an ``.onnx`` face embedder.
+    - ``device``: ``"cpu"``, ``"cuda"``, ``"cuda:1"``...; by default CUDA when present, else the CPU.
+    - ``face``: how faces are found and which one is used (:class:`FaceConfig`); its chip geometry is always set
+      to what the model wants.
+    - ``threshold``: a fixed decision threshold for every pair, instead of the model's calibrated one(s).
+    """
+    from maskface.apps.recognizer import load as load_recognizer
+
+    return load_recognizer(model, device, face, threshold)
+
+
+def __getattr__(name: str) -> object:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'maskface' has no attribute {name!r}")
+    value = getattr(import_module(_LAZY[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
