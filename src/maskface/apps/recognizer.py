@@ -1,18 +1,40 @@
-"""The Python API: a recogniser that finds, aligns and embeds faces and verifies pairs (``maskface.load()``)."""
+"""The Python API (``maskface.load()``): a recogniser that finds, aligns and embeds faces, verifies pairs and scores
+photos against each other.
+
+Every image may be a path, encoded bytes, a Pillow image or a numpy array, checked by
+:func:`maskface.io.inputs.as_rgb`. An array is ``HxWx3`` uint8 in **RGB** order unless ``bgr=True`` says it is in
+OpenCV's order (``HxWx3`` BGR or ``HxWx4`` BGRA, as ``cv2.imread`` gives); a float array needs its scale,
+``float_range=(0, 1)`` or ``(0, 255)``. Greyscale ``HxW`` is taken as it is; any other array raises
+:class:`~maskface.errors.ImageError` saying what to give instead. ``bgr`` and ``float_range`` apply to arrays only:
+files, bytes and Pillow images are always read as RGB.
+
+Where a call takes several images (``embed``, ``compare``), they come as a list, a tuple or an ``NxHxWx3`` array.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from functools import cached_property
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import torch
 
 from maskface.defaults import DEFAULT_MODEL
+from maskface.errors import MaskfaceError
 from maskface.face.pipeline import Face, FaceConfig, FacePipeline
 from maskface.io.inputs import ImageInput, as_rgb, input_name
-from maskface.models.embedder import Embedder, compare, is_same, load_embedder
+from maskface.models.embedder import Embedder, compare, is_same, load_embedder, same_decisions, score_matrix
+
+if TYPE_CHECKING:
+    from maskface.models.mask_aware import MaskAwareRecognizer
 
 ImageLike = ImageInput
+#: Several images: a list or tuple of images, or an ``NxHxWx3`` (``NxHxWx4`` with ``bgr=True``) array.
+Images = Sequence[ImageInput] | np.ndarray
+#: What ``embed`` and ``compare`` do with an image of a list that has no usable face: raise, or leave a NaN row.
+OnError = Literal["raise", "skip"]
 
 
 @dataclass
@@ -35,6 +57,27 @@ class Verification:
         return answer
 
 
+@dataclass
+class Comparison:
+    """Every image of ``a`` against every image of ``b``: ``scores[i, j]`` compares ``a[i]`` with ``b[j]``, held to
+    ``thresholds[i, j]`` to give ``same[i, j]``, as :meth:`Recognizer.verify` would for that pair.
+
+    Scores follow ``metric``: Euclidean distance (lower = same) or cosine similarity (higher = same). An image
+    skipped with ``on_error="skip"`` has NaN scores and ``same`` False. ``completed``: for a mask-aware model,
+    which images of ``a`` and of ``b`` it judged masked and completed (False for a skipped image)."""
+
+    scores: np.ndarray
+    thresholds: np.ndarray
+    same: np.ndarray
+    metric: str
+    completed: tuple[np.ndarray, np.ndarray] | None = None
+
+
+def is_several(images: object) -> bool:
+    """Whether ``images`` holds several images (a list, a tuple or an ``NxHxWxC`` array) rather than one."""
+    return isinstance(images, list | tuple) or (isinstance(images, np.ndarray) and images.ndim == 4)
+
+
 class Recognizer:
     """Face front end plus embedder; the chip geometry always follows what the embedder was trained on."""
 
@@ -51,37 +94,134 @@ class Recognizer:
     def metric(self) -> str:
         return self.embedder.spec.metric
 
-    def face(self, image: ImageLike) -> Face:
-        """The aligned face of an image (a path, image bytes, a Pillow image or an HxWx3 uint8 RGB array, checked
-        by :func:`maskface.io.inputs.as_rgb`), per the pipeline's selection policy."""
-        return self.pipeline.align(as_rgb(image), input_name(image))
+    # -- faces -------------------------------------------------------------------------------------------------
+    def face(self, image: ImageLike, *, bgr: bool = False, float_range: tuple[float, float] | None = None) -> Face:
+        """The one face of an image, aligned, chosen by the front end's policy (``FaceConfig.select``: the largest
+        by default); :class:`~maskface.errors.NoFaceError` when there is none. Channel order: module docstring."""
+        return self.pipeline.align(as_rgb(image, bgr=bgr, float_range=float_range), input_name(image))
 
-    def embed(self, image: ImageLike) -> np.ndarray:
-        """The embedding of the face in one image."""
-        return self.embedder.embed_chips(self.face(image).chip[None])[0]
+    def faces(self, image: ImageLike, *, bgr: bool = False,
+              float_range: tuple[float, float] | None = None) -> list[Face]:
+        """Every face in a photo, largest first, each with its ``box``, ``five_points``, ``mask_probability`` and
+        ``masked``, ``detector`` and ``chip`` (cut as the embedder wants it); an empty list when there is none."""
+        found = self.pipeline.align_all(as_rgb(image, bgr=bgr, float_range=float_range))
+        return sorted(found, key=lambda face: face.detection.area, reverse=True)
 
-    def verify(self, a: ImageLike, b: ImageLike) -> Verification:
-        faces = (self.face(a), self.face(b))
+    # -- embeddings ----------------------------------------------------------------------------------------------
+    def embed(self, images: ImageLike | Images, *, bgr: bool = False, float_range: tuple[float, float] | None = None,
+              on_error: OnError = "raise") -> np.ndarray:
+        """The embedding of the face in one image (a ``D`` vector), or of each of several images (``N x D``, row
+        ``i`` for image ``i``, embedded in one batched call).
+
+        An image without a usable face raises its :class:`~maskface.errors.MaskfaceError`, which for several images
+        names the index (``... (images[3])``). With ``on_error="skip"`` its row is NaN instead, so rows stay in step
+        with the images: ``np.isnan(vectors[:, 0])`` marks the skipped ones."""
+        several = is_several(images)
+        faces = self._faces_of(images, "images", bgr, float_range, on_error)
+        vectors, _ = self._embed_faces(faces)
+        return vectors if several else vectors[0]
+
+    # -- comparison ----------------------------------------------------------------------------------------------
+    def verify(self, a: ImageLike, b: ImageLike, *, bgr: bool = False,
+               float_range: tuple[float, float] | None = None) -> Verification:
+        """Whether the faces of two images are the same person. A mask-aware model holds the pair to the threshold
+        calibrated for its type (both faces unmasked, one or both completed), unless ``load(threshold=...)`` fixed
+        one."""
+        faces = (self.face(a, bgr=bgr, float_range=float_range), self.face(b, bgr=bgr, float_range=float_range))
         emb, completed = self._embed_reporting_completion(np.stack([f.chip for f in faces]))
         score = float(compare(emb[0], emb[1], self.metric)[0])
-        threshold = self.threshold
-        if completed is not None and not self.fixed_threshold:  # the calibrated threshold of this pair type
-            threshold = self.embedder.module.threshold(*completed) or threshold
+        threshold = self.threshold if completed is None else self.pair_threshold(*completed)
         return Verification(score, threshold, is_same(score, threshold, self.metric), self.metric, faces, completed)
 
-    def _embed_reporting_completion(self, chips: np.ndarray) -> tuple[np.ndarray, tuple[bool, ...] | None]:
-        """Embeddings, plus which chips a mask-aware model completed (None for other models)."""
+    def compare(self, a: ImageLike | Images, b: ImageLike | Images, *, bgr: bool = False,
+                float_range: tuple[float, float] | None = None, on_error: OnError = "raise") -> Comparison:
+        """Every image of ``a`` against every image of ``b``: one against many, or many against many. A single image
+        counts as a list of one, so the matrices are always ``len(a) x len(b)``. All faces go through the embedder
+        in one batched call; each pair is held to the threshold :meth:`verify` would use. ``on_error`` as in
+        :meth:`embed` (a skipped image's row or column is NaN)."""
+        side_a = self._faces_of(a, "a", bgr, float_range, on_error)
+        side_b = self._faces_of(b, "b", bgr, float_range, on_error)
+        vectors, completed = self._embed_faces(side_a + side_b)
+        split = len(side_a)
+        scores = score_matrix(vectors[:split], vectors[split:], self.metric)
+        if completed is None:
+            thresholds = np.full(scores.shape, self.threshold)
+        else:  # the four pair types' thresholds, indexed by (a completed, b completed)
+            table = np.array([[self.pair_threshold(x, y) for y in (False, True)] for x in (False, True)])
+            completed = (completed[:split], completed[split:])
+            thresholds = table[np.ix_(completed[0].astype(int), completed[1].astype(int))]
+        return Comparison(scores, thresholds, same_decisions(scores, thresholds, self.metric), self.metric,
+                          completed)
+
+    def pair_threshold(self, completed_a: bool, completed_b: bool) -> float:
+        """The threshold for a pair of faces a mask-aware model did (or did not) complete: the one calibrated for
+        that pair type, else the model's own; a threshold given to ``load`` always wins."""
+        module = self._mask_aware
+        calibrated = None if module is None or self.fixed_threshold else module.threshold(completed_a, completed_b)
+        return self.threshold if calibrated is None else calibrated
+
+    # -- internals -----------------------------------------------------------------------------------------------
+    def _faces_of(self, images: ImageLike | Images, label: str, bgr: bool, float_range: tuple[float, float] | None,
+                  on_error: OnError) -> list[Face | None]:
+        """The aligned face of each image (one image counts as a list of one); None for a skipped image."""
+        if on_error not in ("raise", "skip"):
+            raise ValueError(f"on_error must be 'raise' or 'skip', not {on_error!r}")
+        several = is_several(images)
+        faces: list[Face | None] = []
+        for index, image in enumerate(images if several else [images]):
+            try:
+                faces.append(self.face(image, bgr=bgr, float_range=float_range))
+            except MaskfaceError as exc:
+                if on_error == "skip":
+                    faces.append(None)
+                elif several:  # the same error, saying which image of the list it is
+                    raise type(exc)(exc.path, f"{exc.reason} ({label}[{index}])") from None
+                else:
+                    raise
+        return faces
+
+    def _embed_faces(self, faces: list[Face | None]) -> tuple[np.ndarray, np.ndarray | None]:
+        """``N x D`` embeddings of the faces (NaN rows for None), and which ones a mask-aware model completed."""
+        found = [i for i, face in enumerate(faces) if face is not None]
+        completed = None if self._mask_aware is None else np.zeros(len(faces), bool)
+        if not found:
+            return np.full((len(faces), self._dimension), np.nan, np.float32), completed
+        emb, was_completed = self._embed_reporting_completion(np.stack([faces[i].chip for i in found]))
+        vectors = np.full((len(faces), emb.shape[1]), np.nan, np.float32)
+        vectors[found] = emb
+        if completed is not None:
+            completed[found] = was_completed
+        return vectors, completed
+
+    @cached_property
+    def _dimension(self) -> int:
+        """The embedding's length, measured once on a blank chip."""
+        size = self.embedder.spec.size
+        return self.embedder.embed_chips(np.zeros((1, size, size, 3), np.uint8)).shape[1]
+
+    @property
+    def _mask_aware(self) -> MaskAwareRecognizer | None:
         from maskface.models.mask_aware import MaskAwareRecognizer
 
         module = getattr(self.embedder, "module", None)
-        if not isinstance(module, MaskAwareRecognizer):
+        return module if isinstance(module, MaskAwareRecognizer) else None
+
+    def _embed_reporting_completion(self, chips: np.ndarray) -> tuple[np.ndarray, tuple[bool, ...] | None]:
+        """Embeddings, plus which chips a mask-aware model completed (None for other models), in batches."""
+        module = self._mask_aware
+        if module is None:
             return self.embedder.embed_chips(chips), None
+        embeddings, completed = [], []
         with torch.inference_mode():
-            embeddings, masked = module.embed_with_masks(self.embedder.as_tensor(chips))
-        return embeddings.float().cpu().numpy(), tuple(bool(m) for m in masked)
+            for start in range(0, len(chips), self.embedder.batch_size):
+                batch = self.embedder.as_tensor(chips[start : start + self.embedder.batch_size])
+                vectors, masked = module.embed_with_masks(batch)
+                embeddings.append(vectors.float().cpu().numpy())
+                completed.extend(bool(m) for m in masked)
+        return np.concatenate(embeddings), tuple(completed)
 
 
 def load(model: str = DEFAULT_MODEL, device: str | None = None, face: FaceConfig | None = None,
          threshold: float | None = None) -> Recognizer:
-    """A ready recogniser: ``maskface.load().verify("a.jpg", "b.jpg")``."""
+    """A ready recogniser; the parameters are documented at :func:`maskface.load`, which hands over to this."""
     return Recognizer(load_embedder(model, device=device), face, threshold)
