@@ -79,12 +79,13 @@ class FaceConfig:
 
 @dataclass
 class Face:
-    """One aligned face: where it was found, its landmarks, the chip, and the chip-to-image transform."""
+    """One aligned face: where it was found, its landmarks, the chip, and the chip-to-image transform (the arrays
+    are left out of its repr, which stays one readable line)."""
 
     detection: Detection
-    landmarks: np.ndarray | None
-    chip: np.ndarray
-    chip_to_image: np.ndarray
+    landmarks: np.ndarray | None = field(repr=False)
+    chip: np.ndarray = field(repr=False)
+    chip_to_image: np.ndarray = field(repr=False)
     faces_found: int = 1
     mask_probability: float | None = None
 
