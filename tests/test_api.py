@@ -19,6 +19,7 @@ from maskface.apps import recognizer as recognizer_module
 from maskface.data.lfw import LFW
 from maskface.errors import ImageError, MaskfaceError, NoFaceError
 from maskface.io.images import load_image
+from maskface.models.embedder import compare, same_decisions, score_matrix
 
 #: Three LFW portraits for the group photo, each pasted at its own size (largest first).
 GROUP = (("Colin_Powell", 1, 300), ("Serena_Williams", 1, 220), ("Tony_Blair", 1, 160))
@@ -180,6 +181,20 @@ def test_compare_with_a_fixed_threshold_and_a_skipped_image(teacher_api, lfw_roo
     assert teacher_api.verify(*blair).same and not api.verify(*blair).same and api.verify(*blair).threshold == 0.4
     with pytest.raises(NoFaceError, match=r"\(b\[1\]\)$"):
         api.compare(blair[0], [blair[1], _blank()])
+
+
+def test_score_matrix_on_hand_computed_vectors():
+    a = np.array([[3.0, 4.0], [np.nan, np.nan]])
+    b = np.array([[0.0, 0.0], [3.0, 0.0], [6.0, 8.0]])
+    distances = score_matrix(a, b, "euclidean")
+    np.testing.assert_allclose(distances[0], [5.0, 4.0, 5.0])
+    assert np.isnan(distances[1]).all()
+    np.testing.assert_allclose(score_matrix(a[:1], b[1:], "cosine"), [[0.6, 1.0]])
+    np.testing.assert_allclose(score_matrix(a[:1], b[1:], "cosine")[0], compare(a[[0, 0]], b[1:], "cosine"))
+    np.testing.assert_array_equal(same_decisions(distances, 4.5, "euclidean"), [[False, True, False]] + [[False] * 3])
+    np.testing.assert_array_equal(same_decisions(np.array([0.6, 1.0, np.nan]), 0.8, "cosine"), [False, True, False])
+    with pytest.raises(ValueError, match="unknown metric"):
+        score_matrix(a, b, "manhattan")
 
 
 @pytest.mark.slow
