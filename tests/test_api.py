@@ -104,12 +104,12 @@ def test_faces_finds_every_face_of_a_group_photo(teacher_api, group_photo, lfw_r
         assert 0.0 <= face.mask_probability < 0.5 and face.masked is False
         assert isinstance(face.detector, str) and face.detector
         assert face.chip.shape == (150, 150, 3) and face.chip.dtype == np.uint8
-    # each face of the group photo is its own person: nearest to that portrait's embedding, within the threshold
+    # each face of the group photo is its own person: nearest to that portrait's embedding, far from the others
     group = teacher_api.embedder.embed_chips(np.stack([f.chip for f in faces]))
     alone = teacher_api.embed([_lfw(lfw_root, name, number) for name, number, _ in GROUP])
     distances = np.linalg.norm(group[:, None] - alone[None], axis=2)
     assert np.all(np.diag(distances) < 0.3) and np.all(distances.argmin(axis=1) == [0, 1, 2])
-    assert np.all(distances[~np.eye(3, dtype=bool)] > teacher_api.threshold)
+    assert np.all(distances[~np.eye(3, dtype=bool)] > 0.45)  # measured: 0.045-0.088 own, 0.65-0.93 others
     assert teacher_api.faces(_blank()) == []
 
 
