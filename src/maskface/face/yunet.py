@@ -20,7 +20,7 @@ YUNET_FILE = "yunet/face_detection_yunet_2026may.onnx"
 #: Default score threshold, chosen for masked faces on held-out synthetic masked LFW against false fires on
 #: photos whose faces were removed (tools/select_yunet_threshold.py, docs/results/yunet-threshold.md). Masked
 #: faces score lower than bare ones, so the OpenCV Zoo demo's 0.9 would drop most of them.
-YUNET_THRESHOLD = 0.6
+YUNET_THRESHOLD = 0.65
 
 #: Intersection-over-union above which the lower-scored of two boxes is suppressed (the zoo's default).
 YUNET_NMS_THRESHOLD = 0.3
