@@ -90,11 +90,6 @@ def arcface_points(landmarks: np.ndarray) -> np.ndarray:
     return np.array([lm[36:42].mean(0), lm[42:48].mean(0), lm[30], lm[48], lm[54]])
 
 
-def arcface_chip_matrix(landmarks: np.ndarray, size: int = 112) -> np.ndarray:
-    """Chip-to-image matrix of the ArcFace template, scaled to ``size``."""
-    return five_point_chip_matrix(arcface_points(landmarks), "arcface", size)
-
-
 def five_point_template(chip: str, size: int, padding: float = 0.25) -> np.ndarray:
     """The five-point template of a chip geometry for a ``size x size`` chip; ``padding`` (dlib only) widens the
     chip around the face as ``dlib.get_face_chip``'s padding does."""

@@ -11,8 +11,8 @@ Policy (``FaceConfig``):
 * **no face**: the fallbacks named in ``fallback`` are tried in order: ``"upsample"`` searches once more at twice
   the resolution, ``"center"`` assumes the image is a face crop and uses a central box (only sensible for
   datasets of crops). Without a fallback that finds a face, :class:`~maskface.errors.NoFaceError` is raised.
-  The detector that produced each face is reported (``hog``, ``hog+1``, ``center``, ``aligned``), so fallbacks
-  are always counted, never silent.
+  The detector that produced each face is reported (``yunet``, ``yunet+1``, ``hog``, ``hog+1``, ``center``,
+  ``aligned``), so fallbacks are always counted, never silent.
 * ``aligned=True`` skips detection: the input already is a chip and is only resized to the chip size.
 * **masks** (``mask_robust=True``, default): every face's dlib chip goes through a mask classifier
   (``Face.mask_probability``). YuNet and RetinaFace find masked faces themselves and keep their own points. With
