@@ -108,9 +108,12 @@ def test_mask_probability_does_not_depend_on_the_output_chip(lfw_faces, detector
 
 @pytest.mark.slow
 def test_held_out_synthetic_masked_lfw(lfw_root):
-    """People of View 2 folds 9-10 (never trained on), 119 labelled masked photos. Measured: HOG 50.4 %, cascade
-    100 % (99.50 % on 598 photos, docs/models.md); the floor is the front end's 99 % target."""
+    """People of View 2 folds 9-10 (never trained on), 119 labelled masked photos. Measured: HOG 50.4 %, v5's
+    cascade 100 % (99.50 % on 598 photos, docs/models.md), the default front end (YuNet) 99.16 % (118: a dark face
+    under a veil and the mask is missed); the floor is the front end's 99 % target."""
     result = synthetic_lfw(lfw_root.parent, [9, 10], 120, seed=1, workers=2)
+    assert result["detection_rate_frontend"] >= 0.99
+    assert set(result["frontend_detectors"]) <= {"yunet", "yunet+1", "none"}
     assert result["detection_rate_cascade"] >= 0.99
     assert result["detection_rate_cascade"] > result["detection_rate_hog"] + 0.4
     assert result["nme_masked_5pt"] <= 0.06
