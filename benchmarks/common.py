@@ -56,6 +56,6 @@ def lfw_chips(count: int):
     from maskface.face.pipeline import FaceConfig, FacePipeline
     from maskface.io.images import load_image
 
-    pipeline = FacePipeline(FaceConfig(select="center", fallback=("upsample", "center")))
+    pipeline = FacePipeline(FaceConfig(detector="hog", select="center", fallback=("upsample", "center")))
     paths = sorted((DATA / "lfw").glob("*/*.jpg"))[:: max(1, 13233 // count)][:count]
     return np.stack([pipeline.align(load_image(p), str(p)).chip for p in paths]), paths

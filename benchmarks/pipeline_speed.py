@@ -1,8 +1,8 @@
 """The whole pipeline (read, detect, landmarks, align, embed) on real LFW photos: maskface vs the pipeline of
 face_recognition (dlib HOG with one upsampling, the 5-point predictor, ``compute_face_descriptor``), built here from
 dlib's own calls, side by side in one run; then the front end alone (detect, landmarks, align) on the same photos in
-memory, standard vs the mask-robust cascade in both ``masked_scan`` modes, the fastest of ``--repeats`` interleaved
-runs each, on the photos as they are and with synthetic masks: what the cascade costs on unmasked and masked faces.
+memory: the default (YuNet), and front end v5's HOG, standard vs the mask-robust cascade in both ``masked_scan``
+modes, the fastest of ``--repeats`` interleaved runs each, on the photos as they are and with synthetic masks.
 Run: ``python benchmarks/pipeline_speed.py [--images 200] [--repeats 5]``."""
 
 from __future__ import annotations
@@ -57,12 +57,13 @@ def main() -> None:
     start = time.perf_counter()
     faces = face_recognition_pipeline(paths)
     rows.append(("face_recognition's pipeline (dlib calls), 1 process", time.perf_counter() - start, faces))
-    for robust in (False, True):
+    for detector, robust in (("yunet", True), ("hog", False), ("hog", True)):
         for workers in (1, default_workers()):
-            config = FaceConfig(landmarks=5, mask_robust=robust)
+            config = FaceConfig(detector=detector, landmarks=5, mask_robust=robust)
             start = time.perf_counter()
             names, _, _, _ = embed_images(paths, embedder, config, workers)
-            front = "mask-robust cascade" if robust else "standard front end"
+            front = {("yunet", True): "default front end (YuNet)", ("hog", False): "HOG standard front end",
+                     ("hog", True): "HOG mask-robust cascade (v5)"}[detector, robust]
             rows.append((f"maskface embed, {front}, {workers} worker(s)", time.perf_counter() - start,
                          len(names)))
     print(f"machine: {machine()}; {len(paths)} LFW photos (250x250)\n")
@@ -73,9 +74,11 @@ def main() -> None:
 
     images = [load_image(p) for p in paths]
     masked = masked_versions(images, paths)
-    configs = {"standard": FaceConfig(landmarks=5, mask_robust=False),
-               "mask-robust cascade (default, masked_scan=center)": FaceConfig(landmarks=5),
-               "mask-robust cascade, masked_scan=always": FaceConfig(landmarks=5, masked_scan="always")}
+    configs = {"standard": FaceConfig(detector="hog", landmarks=5, mask_robust=False),
+               "default: YuNet, mask classifier": FaceConfig(),
+               "HOG mask-robust cascade (v5, masked_scan=center)": FaceConfig(detector="hog", landmarks=5),
+               "HOG mask-robust cascade, masked_scan=always": FaceConfig(detector="hog", landmarks=5,
+                                                                         masked_scan="always")}
     pipelines = {name: FacePipeline(config) for name, config in configs.items()}
     for pipeline in pipelines.values():
         pipeline.align(images[0])  # load the models before the clock starts
@@ -85,7 +88,7 @@ def main() -> None:
                                       args.repeats)
         ms = {name: 1000 * value / len(photos) for name, value in seconds.items()}
         print(f"\nfront end alone (detect, landmarks, align), 1 process, fastest of {args.repeats}, {label}:\n")
-        print("| front end | ms per photo | vs standard |\n|---|---:|---:|")
+        print("| front end | ms per photo | vs HOG standard |\n|---|---:|---:|")
         for name, value in ms.items():
             print(f"| {name} | {value:.1f} | {value / ms['standard']:.3f}x |")
 

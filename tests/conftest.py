@@ -60,7 +60,7 @@ def lfw_sample(lfw_root: Path) -> list[Path]:
 def pipeline():
     from maskface.face.pipeline import FaceConfig, FacePipeline
 
-    return FacePipeline(FaceConfig(select="center", mask_robust=False))
+    return FacePipeline(FaceConfig(detector="hog", select="center", mask_robust=False))
 
 
 @pytest.fixture(scope="session")

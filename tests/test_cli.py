@@ -92,7 +92,7 @@ def test_verify_a_real_masked_photo_that_hog_misses(data_root):
     """A real masked face (RWMFD) that dlib's HOG cannot find: the cascade finds it, calls it masked, and the
     default model completes it before embedding."""
     photo = data_root / "rwmfd" / "0001" / "0144.jpg"
-    result = run("verify", str(photo), str(photo), "--json")
+    result = run("verify", str(photo), str(photo), "--json", "--detector", "hog")
     assert result.returncode == 0, result.stderr
     answer = json.loads(result.stdout)
     assert answer["same"] is True and answer["score"] < 1e-6
@@ -101,7 +101,7 @@ def test_verify_a_real_masked_photo_that_hog_misses(data_root):
     from maskface.models.embedder import load_embedder
 
     assert answer["threshold"] == pytest.approx(load_embedder("maskface_v1").module.threshold(True, True))
-    standard = run("verify", str(photo), str(photo), "--no-mask-robust")
+    standard = run("verify", str(photo), str(photo), "--no-mask-robust", "--detector", "hog")
     assert standard.returncode == 3 and "no face found" in standard.stderr
 
 

@@ -37,7 +37,7 @@ def test_detection_rate_on_lfw_sample(lfw_sample, pipeline):
 @pytest.mark.parametrize("points,model", [(68, SHAPE_68), (5, SHAPE_5)])
 def test_dlib_chip_is_byte_identical_to_dlib(lfw_faces, points, model):
     predictor = dlib.shape_predictor(str(dlib_model_path(model)))
-    pipe = FacePipeline(FaceConfig(landmarks=points, select="center"))
+    pipe = FacePipeline(FaceConfig(detector="hog", landmarks=points, select="center"))
     worst = 0
     for _, image, face in lfw_faces[:30]:
         shape = predictor(image, face.detection.to_dlib())
@@ -141,8 +141,12 @@ def test_aligned_mode_resizes_without_detection():
 def test_bad_configuration_is_refused():
     with pytest.raises(ValueError, match="unknown fallback"):
         FacePipeline(FaceConfig(fallback=("guess",)))
-    with pytest.raises(ValueError, match="ArcFace chip needs the 68-point"):
-        FacePipeline(FaceConfig(chip="arcface", landmarks=5))
+    with pytest.raises(ValueError, match="arcface chip needs five points or dlib's 68 landmarks"):
+        FacePipeline(FaceConfig(detector="hog", chip="arcface", landmarks=5))
+    with pytest.raises(ValueError, match="no score threshold"):
+        FacePipeline(FaceConfig(detector="mmod", detector_threshold=0.5))
+    with pytest.raises(ValueError, match="unknown detector"):
+        FacePipeline(FaceConfig(detector="viola-jones"))
 
 
 def test_mmod_detector_finds_the_same_face_as_hog(lfw_faces):

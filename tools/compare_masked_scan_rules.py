@@ -29,7 +29,7 @@ from maskface.io.parallel import BatchReport, run_batch
 
 @cache
 def _cascade() -> FacePipeline:
-    return FacePipeline(FaceConfig(landmarks=5))
+    return FacePipeline(FaceConfig(detector="hog", landmarks=5))
 
 
 def _boxes(image: np.ndarray) -> tuple[list, list]:

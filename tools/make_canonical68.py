@@ -27,7 +27,7 @@ def main() -> None:
     lfw = LFW.find(args.data)
     people = sorted(lfw.people_of_folds([1, 2, 3, 4, 5]))
     paths = [p for name in people for p in sorted((lfw.root / name).glob("*.jpg"))[:1]][: args.limit]
-    pipeline = FacePipeline(FaceConfig(select="center", fallback=()))
+    pipeline = FacePipeline(FaceConfig(detector="hog", select="center", fallback=()))
     shapes = []
     for path in paths:
         try:

@@ -45,7 +45,7 @@ def main() -> None:
     parser.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "docs/img/masks.png"))
     args = parser.parse_args()
     lfw = LFW.find(args.data)
-    pipeline = FacePipeline(FaceConfig(select="center", fallback=()))
+    pipeline = FacePipeline(FaceConfig(detector="hog", select="center", fallback=()))
     candidates = []
     for name in sorted(lfw.people_of_folds([1, 2]))[:400]:
         path = lfw.root / name / f"{name}_0001.jpg"

@@ -44,7 +44,7 @@ BLACKOUT_MARGIN = 0.3  # each face box grows by this fraction of its size on eve
 
 @cache
 def _cascade() -> FacePipeline:
-    return FacePipeline(FaceConfig(landmarks=5, fallback=("upsample",)))
+    return FacePipeline(FaceConfig(detector="hog", landmarks=5, fallback=("upsample",)))
 
 
 def _use_candidates(files: dict[str, str]) -> None:

@@ -3,10 +3,11 @@
 * **Synthetic masked LFW** (people of held-out View 2 folds): labels come from dlib's standard HOG detector and
   5-point model on the unmasked original; the photo then gets a synthetic mask (seeded per image) and we measure
   the detection rate (a box whose centre lies inside the label box and whose size is within a factor 1.5) of HOG
-  alone and of the cascade, the 5-point NME (mean point error over the inter-ocular distance, the distance between
-  the two eye centres) of the standard and the masked-face landmark models, and the mask classifier's accuracy.
+  alone, of front end v5's HOG cascade (``cascade``) and of the default front end (``frontend``: YuNet), the 5-point
+  NME (mean point error over the inter-ocular distance, the distance between the two eye centres) of the standard
+  and the masked-face landmark models, and the mask classifier's accuracy.
 * **Real masked photos** (a folder such as ``rwmfd/``, no labels): how many photos each front end finds a face in,
-  and a contact sheet of boxes and points.
+  and a contact sheet of the default front end's boxes and points.
 """
 
 from __future__ import annotations
@@ -45,18 +46,22 @@ def matches(detection: Detection, label: tuple[int, int, int, int]) -> bool:
 
 
 @cache
-def _tools() -> tuple[HogDetector, LandmarkPredictor, FacePipeline]:
-    return HogDetector(1), LandmarkPredictor(5), FacePipeline(FaceConfig(landmarks=5, fallback=("upsample",)))
+def _tools() -> tuple[HogDetector, LandmarkPredictor, FacePipeline, FacePipeline]:
+    """HOG, dlib's 5-point model, front end v5's HOG cascade and the default front end."""
+    return (HogDetector(1), LandmarkPredictor(5),
+            FacePipeline(FaceConfig(detector="hog", landmarks=5, fallback=("upsample",))),
+            FacePipeline(FaceConfig(landmarks=5, fallback=("upsample",))))
 
 
 def _measure_one(task: tuple[str, int]) -> dict:
     path, seed = task
-    hog, standard5, cascade = _tools()
+    hog, standard5, cascade, frontend = _tools()
     sample = label_photo(path)
     image, masked = masked_version(sample, seed)
     label_box = sample.detection
     hog_found = any(matches(d, sample.box) for d in hog(masked) + hog(masked, upsample=2))
     cascade_found = [d for d in cascade.detect(masked) if matches(d, sample.box)]
+    frontend_found = [d for d in frontend.detect(masked) if matches(d, sample.box)]
     shape = shipped_masked_landmarks()(masked, label_box.to_dlib())
     robust_points = np.array([[p.x, p.y] for p in shape.parts()], float)
     classifier = shipped_mask_classifier()
@@ -65,6 +70,8 @@ def _measure_one(task: tuple[str, int]) -> dict:
     p_clean, p_masked = classifier.probability(np.stack([clean_chip, masked_chip]))
     return {"hog": hog_found, "cascade": bool(cascade_found),
             "cascade_detector": cascade_found[0].detector if cascade_found else "none",
+            "frontend": bool(frontend_found),
+            "frontend_detector": frontend_found[0].detector if frontend_found else "none",
             "nme_standard": nme(standard5(masked, label_box), sample.points),
             "nme_masked_model": nme(robust_points, sample.points),
             "classifier_right": int(p_clean < classifier.threshold) + int(p_masked >= classifier.threshold)}
@@ -84,6 +91,8 @@ def synthetic_lfw(data: str | Path, folds: list[int], max_images: int, seed: int
             "detection_rate_hog": float(np.mean([r["hog"] for r in rows])),
             "detection_rate_cascade": float(np.mean([r["cascade"] for r in rows])),
             "cascade_detectors": by,
+            "detection_rate_frontend": float(np.mean([r["frontend"] for r in rows])),
+            "frontend_detectors": dict(Counter(r["frontend_detector"] for r in rows)),
             "nme_standard_5pt": float(np.mean([r["nme_standard"] for r in rows])),
             "nme_masked_5pt": float(np.mean([r["nme_masked_model"] for r in rows])),
             "mask_classifier_accuracy": float(np.mean([r["classifier_right"] for r in rows]) / 2)}
@@ -93,35 +102,39 @@ def synthetic_lfw(data: str | Path, folds: list[int], max_images: int, seed: int
 class RealPhoto:
     path: str
     hog: list[Detection]
-    faces: list  # Face objects from the cascade
+    cascade: list[Detection]  # front end v5's HOG cascade
+    faces: list  # Face objects from the default front end
 
 
 def _real_one(path: str) -> RealPhoto:
-    hog, _, _ = _tools()
+    hog, _, cascade, _ = _tools()
     image = load_image(path)
-    return RealPhoto(path, hog(image) or hog(image, upsample=2), worker_pipeline().align_all(image))
+    return RealPhoto(path, hog(image) or hog(image, upsample=2), cascade.detect(image),
+                     worker_pipeline().align_all(image))
 
 
 def real_photos(folder: str | Path, workers: int, sheet: Path | None = None, sheet_count: int = 24) -> dict:
-    """Photos with a face found by HOG alone and by the cascade, over a folder of real masked photos."""
+    """Photos with a face found by HOG alone, by front end v5's cascade and by the default front end, over a folder
+    of real masked photos."""
     paths = [str(p) for p, _ in iter_image_files([folder])]
     report = BatchReport()
     config = FaceConfig(landmarks=5, fallback=("upsample",))
     photos = [r for _, r in run_face_batch(paths, _real_one, config, workers=workers, description="real masked photos",
                                            report=report)]
     result = {"photos": len(paths), "unreadable": len(report.failures),
-              "found_hog": sum(bool(p.hog) for p in photos), "found_cascade": sum(bool(p.faces) for p in photos),
-              "cascade_masked_faces": sum(bool(f.masked) for p in photos for f in p.faces),
-              "cascade_faces": sum(len(p.faces) for p in photos)}
+              "found_hog": sum(bool(p.hog) for p in photos), "found_cascade": sum(bool(p.cascade) for p in photos),
+              "found_frontend": sum(bool(p.faces) for p in photos),
+              "frontend_masked_faces": sum(bool(f.masked) for p in photos for f in p.faces),
+              "frontend_faces": sum(len(p.faces) for p in photos)}
     if sheet is not None:
         _contact_sheet(photos, sheet, sheet_count)
     return result
 
 
 def _contact_sheet(photos: list[RealPhoto], out: Path, count: int, tile: int = 200) -> None:
-    """Boxes (green: standard HOG, orange: masked-face detector) and 5 points on real masked photos: the
-    first ``count`` photos where the cascade found a face, taken evenly over the folder, half of them ones that
-    HOG alone missed."""
+    """Boxes (green: a standard detector, orange: the masked-face detector) and 5 points of the default front end
+    on real masked photos: ``count`` photos where it found a face, taken evenly over the folder, half of them ones
+    that HOG alone missed."""
     rescued = [p for p in photos if p.faces and not p.hog]
     found = [p for p in photos if p.faces and p.hog]
     chosen = rescued[:: max(1, len(rescued) // (count // 2))][: count // 2]
@@ -134,7 +147,8 @@ def _contact_sheet(photos: list[RealPhoto], out: Path, count: int, tile: int = 2
             colour = (255, 140, 0) if face.detector.startswith("masked") else (0, 200, 0)
             left, top, right, bottom = (int(v) for v in face.detection.box)
             cv2.rectangle(image, (left, top), (right, bottom), colour, max(1, int(2 / scale)))
-            for x, y in face.landmarks:
+            points = face.detection.points if face.detection.points is not None else face.landmarks
+            for x, y in points:
                 cv2.circle(image, (int(x), int(y)), max(2, int(2.5 / scale)), (255, 0, 0), -1)
             label = f"{face.detector} mask {face.mask_probability:.2f}"
             cv2.putText(image, label, (left, max(12, top - 4)), cv2.FONT_HERSHEY_SIMPLEX, 0.4 / scale, colour,

@@ -1,8 +1,13 @@
-"""Face detectors behind one small interface: dlib's HOG (default, fast on a CPU) and MMOD CNN (slow, optional)."""
+"""Face detectors behind one small interface: YuNet (default; boxes and five landmarks), RetinaFace MobileNet-0.25
+(high recall, slow), dlib's HOG (fast, no landmarks) and dlib's MMOD CNN (slow).
+
+A detector is called as ``detector(rgb_image, upsample=None) -> list[Detection]``; ``upsample`` above the
+configured value searches at twice the resolution per step (the pipeline's ``upsample`` fallback).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import dlib
@@ -17,11 +22,17 @@ DETECT_MAX_SIDE = 1600
 
 @dataclass(frozen=True)
 class Detection:
-    """A face box in image pixels (left, top, right, bottom), the detector's score, and which detector found it."""
+    """A face box in image pixels (left, top, right, bottom), the detector's score, and which detector found it.
+
+    ``points``: the five landmarks of detectors that give them (YuNet, RetinaFace), a 5x2 array in image pixels in
+    :data:`maskface.face.align.FIVE_POINTS` order: image-left eye, image-right eye, nose tip, image-left mouth
+    corner, image-right mouth corner (the ArcFace template's order).
+    """
 
     box: tuple[float, float, float, float]
     score: float
     detector: str
+    points: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     @property
     def area(self) -> float:
@@ -87,10 +98,32 @@ class MmodDetector:
         return [Detection.from_dlib(d.rect, factor, d.confidence, self.name) for d in found]
 
 
-DETECTORS = {"hog": HogDetector, "mmod": MmodDetector}
+def _yunet(**options):
+    from maskface.face.yunet import YuNetDetector
+
+    return YuNetDetector(**options)
 
 
-def create_detector(name: str, upsample: int = 1):
+def _retinaface(**options):
+    from maskface.face.retinaface import RetinaFaceDetector
+
+    return RetinaFaceDetector(**options)
+
+
+#: Detector name -> constructor (YuNet and RetinaFace are imported on first use: RetinaFace needs torch).
+DETECTORS = {"yunet": _yunet, "retinaface": _retinaface, "hog": HogDetector, "mmod": MmodDetector}
+
+#: Detectors whose detections carry five landmarks (``Detection.points``): no landmark model runs after them.
+LANDMARK_DETECTORS = ("yunet", "retinaface")
+
+
+def create_detector(name: str, upsample: int = 1, threshold: float | None = None):
+    """A detector by name; ``threshold`` overrides its default score threshold (YuNet, RetinaFace, HOG)."""
     if name not in DETECTORS:
         raise ValueError(f"unknown detector {name!r}; choose from {sorted(DETECTORS)}")
-    return DETECTORS[name](upsample=upsample)
+    options = {"upsample": upsample}
+    if threshold is not None:
+        if name == "mmod":
+            raise ValueError("the mmod detector has no score threshold option")
+        options["threshold"] = threshold
+    return DETECTORS[name](**options)

@@ -1,5 +1,9 @@
 """The face front end: detect -> landmarks -> aligned chip, with a documented policy for zero or several faces.
 
+Detectors (``FaceConfig.detector``): ``"yunet"`` (default) and ``"retinaface"`` give each face's five points
+themselves, and every chip geometry is cut from those five points; ``"hog"`` and ``"mmod"`` give boxes, and dlib's
+68- or 5-point landmark model places the points.
+
 Policy (``FaceConfig``):
 
 * **several faces**: ``select="largest"`` keeps the largest box (default), ``"center"`` the box nearest the image
@@ -7,10 +11,12 @@ Policy (``FaceConfig``):
 * **no face**: the fallbacks named in ``fallback`` are tried in order: ``"upsample"`` searches once more at twice
   the resolution, ``"center"`` assumes the image is a face crop and uses a central box (only sensible for
   datasets of crops). Without a fallback that finds a face, :class:`~maskface.errors.NoFaceError` is raised.
-  The detector that produced each face is reported (``hog``, ``hog+1``, ``center``, ``aligned``), so fallbacks
-  are always counted, never silent.
+  The detector that produced each face is reported (``yunet``, ``yunet+1``, ``hog``, ``hog+1``, ``center``,
+  ``aligned``), so fallbacks are always counted, never silent.
 * ``aligned=True`` skips detection: the input already is a chip and is only resized to the chip size.
-* **masks** (``mask_robust=True``, default): a cascade. The standard detector runs first; maskface's own detector,
+* **masks** (``mask_robust=True``, default): every face's dlib chip goes through a mask classifier
+  (``Face.mask_probability``). YuNet and RetinaFace find masked faces themselves and keep their own points. With
+  HOG or MMOD, a cascade: the standard detector runs first; maskface's own detector,
   trained on masked faces (``masked-hog``), scans the photo when the standard one leaves its centre, where the
   subject of a photo stands, without a face (``masked_scan="center"``, default: an unmasked subject costs no extra
   scan), or on every photo (``masked_scan="always"``: both detectors scan one shared HOG pyramid, which finds a
@@ -30,8 +36,14 @@ import dlib
 import numpy as np
 
 from maskface.errors import NoFaceError
-from maskface.face.align import arcface_chip_matrix, dlib_chip_matrix, warp_chip
-from maskface.face.detect import Detection, HogDetector, create_detector, shrink_for_detection
+from maskface.face.align import arcface_points, dlib_chip_matrix, five_point_chip_matrix, shape_from_five, warp_chip
+from maskface.face.detect import (
+    LANDMARK_DETECTORS,
+    Detection,
+    HogDetector,
+    create_detector,
+    shrink_for_detection,
+)
 from maskface.face.geometry import FIVE_TO_68
 from maskface.face.landmarks import LandmarkPredictor
 
@@ -44,7 +56,8 @@ if TYPE_CHECKING:
 #: own ``extract_image_chip`` instead of a NumPy copy of its sampler changed no chip of LFW or the real masked photos
 #: (faces more than twice the chip's size now go through dlib's pyramid, as ``dlib.get_face_chip``'s do), so it kept
 #: version 4. 5: the masked-face detector scans only photos whose centre the standard detector leaves without a face.
-PIPELINE_VERSION = 5
+#: 6: YuNet is the default detector and landmarker; chips of every geometry are cut from its five points.
+PIPELINE_VERSION = 6
 
 #: What each detector of a mask-robust pass is called in ``Detection.detector`` (a fallback pass adds ``+1``).
 DETECTOR_NAMES = ("hog", "masked-hog")
@@ -57,10 +70,15 @@ CENTER_BOX_FRACTION = 0.45
 class FaceConfig:
     """How to find and align faces; every field is a documented, configurable choice."""
 
-    detector: Literal["hog", "mmod"] = "hog"
+    #: ``"yunet"`` and ``"retinaface"`` also give five points; ``"hog"`` and ``"mmod"`` need a landmark model.
+    detector: Literal["yunet", "retinaface", "hog", "mmod"] = "yunet"
+    #: Score threshold of the detector; None keeps its default (YuNet's chosen for masked faces, see
+    #: ``maskface.face.yunet.YUNET_THRESHOLD``; RetinaFace 0.6; HOG 0). MMOD has none.
+    detector_threshold: float | None = None
     upsample: int = 1
+    #: dlib's landmark model after HOG or MMOD (and for ``center`` fallback boxes).
     landmarks: Literal[68, 5] = 68
-    chip: Literal["dlib", "arcface"] = "dlib"
+    chip: Literal["dlib", "arcface", "omz"] = "dlib"
     size: int = 150
     padding: float = 0.25
     select: Literal["largest", "center", "error"] = "largest"
@@ -126,15 +144,16 @@ class FacePipeline:
 
     def __post_init__(self) -> None:
         cfg = self.config
-        if cfg.chip == "arcface" and cfg.landmarks != 68:
-            raise ValueError("the ArcFace chip needs the 68-point landmarks")
+        self.five_point = cfg.detector in LANDMARK_DETECTORS
+        if cfg.chip != "dlib" and cfg.landmarks != 68 and not self.five_point:
+            raise ValueError(f"the {cfg.chip} chip needs five points or dlib's 68 landmarks, not its 5 (eye corners)")
         if cfg.masked_scan not in ("center", "always"):
             raise ValueError(f"unknown masked_scan {cfg.masked_scan!r}; use 'center' or 'always'")
         unknown = set(cfg.fallback) - {"upsample", "center"}
         if unknown:
             raise ValueError(f"unknown fallback(s) {sorted(unknown)}; use 'upsample' and/or 'center'")
-        self.detector = None if cfg.aligned else create_detector(cfg.detector, cfg.upsample)
-        self.predictor = None if cfg.aligned else LandmarkPredictor(cfg.landmarks)
+        self.detector = None if cfg.aligned else create_detector(cfg.detector, cfg.upsample, cfg.detector_threshold)
+        self._predictor: LandmarkPredictor | None = None
         self.robust: RobustModels | None = None
         if cfg.mask_robust and not cfg.aligned:
             from maskface.face.robust import RobustModels
@@ -155,12 +174,20 @@ class FacePipeline:
                 found = [center_box(image.shape)]
         return found
 
+    @property
+    def predictor(self) -> LandmarkPredictor:
+        """dlib's landmark model of ``config.landmarks``, loaded on first use (five-point detectors need it only for
+        ``center`` fallback boxes)."""
+        if self._predictor is None:
+            self._predictor = LandmarkPredictor(self.config.landmarks)
+        return self._predictor
+
     def search_pass(self, image: np.ndarray, upsample: int, masked_threshold: float) -> list[Detection]:
-        """One detection pass. With the mask-robust models, the masked-face detector adds its faces where no standard
-        box covers them (:func:`merge_detections`): with ``masked_scan="always"`` and HOG, both detectors scan one
-        shared HOG pyramid (dlib's ``run_multiple``); otherwise it scans alone, and with ``"center"`` only when no
-        standard face covers the photo's centre."""
-        if self.robust is None:
+        """One detection pass. With HOG or MMOD and the mask-robust models, the masked-face detector adds its faces
+        where no standard box covers them (:func:`merge_detections`): with ``masked_scan="always"`` and HOG, both
+        detectors scan one shared HOG pyramid (dlib's ``run_multiple``); otherwise it scans alone, and with
+        ``"center"`` only when no standard face covers the photo's centre."""
+        if self.robust is None or self.five_point:
             return self.detector(image, upsample=upsample)
         if self.config.masked_scan == "always" and isinstance(self.detector, HogDetector):
             thresholds = (self.detector.threshold, masked_threshold)
@@ -198,12 +225,19 @@ class FacePipeline:
     def face(self, image: np.ndarray, detection: Detection, faces_found: int = 1) -> Face:
         """Landmarks and the aligned chip of one detected face.
 
-        With the mask-robust models, the face's standard dlib chip goes through the mask classifier; faces from
-        the masked-face detector, and faces it finds masked, get the 5 points of the masked-face landmark model
-        instead of the standard model's. An unmasked face's classifier chip is its output chip when the
-        configuration asks for dlib's 150-pixel chip (the default), so the classifier costs only its features.
+        A detection with five points (YuNet, RetinaFace) is aligned on them, and its ``Face.landmarks`` are the
+        68-point shape through them (:func:`~maskface.face.align.shape_from_five`); other boxes get dlib's landmarks.
+        With the mask-robust models, the face's dlib chip goes through the mask classifier; with HOG or MMOD, faces
+        from the masked-face detector, and faces it finds masked, get the 5 points of the masked-face landmark model
+        instead of the standard model's. The classifier's chip is the output chip when the configuration asks for
+        dlib's 150-pixel chip (the default), so the classifier costs only its features.
         """
-        points = self.predictor(image, detection)
+        if detection.points is not None:
+            points = shape_from_five(detection.points)
+        else:
+            points = self.predictor(image, detection)
+            if self.five_point and len(points) == 5:  # dlib's 5 (eye corners, nose base) would read as five points
+                points = _landmarks_from_dlib5(points)
         face = self.align_with_landmarks(image, points, detection)
         if self.robust is not None:
             face = self._mask_robust(image, detection, points, face)
@@ -214,9 +248,14 @@ class FacePipeline:
         """The face with its mask probability, re-aligned on the masked-face landmarks when it is masked."""
         classifier = self.robust.classifier
         same_chip = (self.config.chip, self.config.size, self.config.padding) == classifier.CHIP
-        chip = face.chip if same_chip else classifier.cut_chip(image, points)
+        if same_chip:
+            chip = face.chip
+        elif self.five_point:
+            chip = warp_chip(image, self.chip_matrix(points, *classifier.CHIP), classifier.CHIP[1])
+        else:
+            chip = classifier.cut_chip(image, points)
         probability = float(classifier.probability(chip)[0])
-        if detection.detector.startswith("masked") or probability >= classifier.threshold:
+        if not self.five_point and (detection.detector.startswith("masked") or probability >= classifier.threshold):
             shape = self.robust.landmarks(image, detection.to_dlib())
             masked_points = np.array([[p.x, p.y] for p in shape.parts()], dtype=np.float64)
             face = self.align_with_landmarks(image, masked_points, detection)
@@ -236,15 +275,23 @@ class FacePipeline:
         return max(detections, key=lambda d: d.area)
 
     # -- alignment ---------------------------------------------------------------------------------------------
-    def chip_matrix(self, landmarks: np.ndarray) -> np.ndarray:
-        cfg = self.config
-        if cfg.chip == "arcface":
-            if len(landmarks) == 5:
-                from maskface.face.geometry import landmarks_from_5
+    def chip_matrix(self, landmarks: np.ndarray, chip: str | None = None, size: int | None = None,
+                    padding: float | None = None) -> np.ndarray:
+        """Chip-to-image matrix of the configured chip (or the one given) for a face's landmarks.
 
-                landmarks = landmarks_from_5(landmarks)
-            return arcface_chip_matrix(landmarks, cfg.size)
-        return dlib_chip_matrix(landmarks, cfg.size, cfg.padding)
+        With a five-point detector, every geometry is a five-point fit: to the points themselves, or to the five of
+        68 landmarks. Otherwise dlib's chip comes from dlib's own alignment of its 68 or 5 landmarks, and the
+        five-point geometries from the five of the 68 landmarks.
+        """
+        cfg = self.config
+        chip, size = chip or cfg.chip, size or cfg.size
+        padding = cfg.padding if padding is None else padding
+        if chip == "dlib" and not self.five_point:
+            return dlib_chip_matrix(landmarks, size, padding)
+        if len(landmarks) == 5 and not self.five_point:
+            landmarks = _landmarks_from_dlib5(landmarks)
+        five = landmarks if len(landmarks) == 5 else arcface_points(landmarks)
+        return five_point_chip_matrix(five, chip, size, padding)
 
     def align_with_landmarks(self, image: np.ndarray, landmarks: np.ndarray, detection: Detection) -> Face:
         """Align with given landmarks (e.g. those of an unmasked original: oracle alignment)."""
@@ -264,6 +311,13 @@ class FacePipeline:
             return [aligned_face(image, self.config.size)]
         detections = self.detect(image)
         return [self.face(image, detection, len(detections)) for detection in detections]
+
+
+def _landmarks_from_dlib5(points: np.ndarray) -> np.ndarray:
+    """68 landmarks from dlib's 5 points (eye corners, nose base): the canonical shape fitted to them."""
+    from maskface.face.geometry import landmarks_from_5
+
+    return landmarks_from_5(points)
 
 
 def merge_detections(detections: list[Detection], thresholds: tuple[float, float]) -> list[Detection]:
