@@ -42,7 +42,9 @@ class MaskedScan(StrEnum):
 #: The face options, one per :class:`~maskface.face.pipeline.FaceConfig` field a user may set: name ->
 #: (annotated type, default). The defaults are FaceConfig's (a test holds them equal).
 FACE_OPTIONS: dict[str, tuple[Any, Any]] = {
-    "detector": (Annotated[Detector, typer.Option(help="Face detector: yunet (default, five points), retinaface (slower, higher recall), hog (dlib, with the masked-HOG cascade) or mmod.")], Detector.yunet),
+    "detector": (Annotated[Detector, typer.Option(
+        help="Face detector: yunet (default, five points), retinaface (slower, higher recall), hog (dlib, with the "
+             "masked-HOG cascade) or mmod.")], Detector.yunet),
     "upsample": (Annotated[int, typer.Option(help="Times the image is doubled before HOG detection.")], 1),
     "landmarks": (Annotated[int, typer.Option(help="68 or 5 landmark points.")], 68),
     "chip": (Annotated[Chip, typer.Option(help="dlib chip or ArcFace 5-point template.")], Chip.dlib),
