@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from maskface.apps.cli.output import out
+from maskface.apps.cli.output import out, shown
 from maskface.defaults import TEACHER_MODEL
 
 app = typer.Typer(help="Export models to other runtimes.", no_args_is_help=True)
@@ -22,4 +22,4 @@ def export_onnx_cmd(out_file: Annotated[Path, typer.Option("--out", help="Output
     from maskface.apps.export import export_onnx
 
     path = export_onnx(model, out_file, opset)
-    out.print(f"wrote {path} and {path.with_suffix('.json')}")
+    out.print(f"wrote {shown(path)} and {shown(path.with_suffix('.json'))}")
