@@ -16,6 +16,7 @@ allows fails alone, with that reason; an output that would replace an input stop
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from collections.abc import Iterable, Sequence
@@ -84,13 +85,13 @@ def _check_target(path: Path, option: str, want_folder: bool) -> None:
         raise _refuse("''", option, "an empty string is not a path")
     try:
         mode = path.stat().st_mode
-    except FileNotFoundError:
+    except OSError as exc:
+        if exc.errno not in (errno.ENOENT, errno.ENOTDIR, errno.ENAMETOOLONG):  # a loop, a lost permission
+            raise _refuse(path, option, exc.strerror or str(exc)) from None
         if os.path.lexists(path):
             raise _refuse(path, option, f"a dangling symlink (to {os.readlink(path)})") from None
         _check_creatable(path, option)
         return
-    except OSError as exc:
-        raise _refuse(path, option, exc.strerror or str(exc)) from None
     if want_folder:
         if not stat.S_ISDIR(mode):
             raise _refuse(path, option, f"it is {file_kind(mode)}, not a folder")
@@ -110,9 +111,10 @@ def _check_apart_from_inputs(path: Path, option: str, inputs: Sequence[str | os.
     """``path`` must not be an input, nor lie inside an input folder."""
     target = {_entry(path), _real(path)}
     for item in inputs:
-        real = _real(item)
-        if target & {_entry(item), real}:
+        if target & {_entry(item), _real(item)}:
             raise _refuse(path, option, f"it is the input {os.fspath(item)}")
+    for item in inputs:
+        real = _real(item)
         if os.path.isdir(real) and any(real in t.parents for t in target):
             raise _refuse(path, option, f"it lies inside the input folder {os.fspath(item)}")
 
