@@ -178,3 +178,44 @@ def test_escaping_round_trips_and_keeps_ordinary_text():
     assert escape_field("Aaron_Peirsol/Aaron_Peirsol_0001.jpg") == "Aaron_Peirsol/Aaron_Peirsol_0001.jpg"
     assert escape_field("日本語 😀.jpg") == "日本語 😀.jpg"
     assert escape_field(b"\xff") == "\\xff" and escape_field("\x9b") == "\\u009b"  # a byte and a C1 character differ
+
+
+def test_an_output_place_taken_by_a_folder_or_fifo_fails_only_its_input(tmp_path):
+    inputs = _touch(tmp_path / "in", "a.jpg", "b.jpg", "c.jpg")
+    out = tmp_path / "out"
+    (out / "a.jpg.occlusion.png").mkdir(parents=True)
+    os.mkfifo(out / "b.jpg.png")
+    plan = plan_outputs(iter_image_files([tmp_path / "in"]), out, MASK_SUFFIXES)
+    assert [p for p, _ in plan.items] == [inputs[2]]
+    assert [(p, r.rsplit(": ", 1)[1]) for p, r in plan.refused] == [
+        (inputs[0], "is a directory, not a file"), (inputs[1], "is a FIFO (named pipe), not a regular file; maskface "
+                                                               "writes only regular files")]
+    assert stat.S_ISFIFO(os.lstat(out / "b.jpg.png").st_mode)
+
+
+@pytest.mark.slow
+def test_deocclude_fails_only_the_input_whose_output_cannot_be_written(lfw_root, tmp_path, monkeypatch):
+    """deocclude writes in the batch process, after the model: a write that fails there (here a full disk,
+    injected) fails its input, and the others are written (it used to end the batch with a traceback)."""
+    import errno
+
+    from maskface.apps import deocclude
+    from maskface.face.pipeline import FaceConfig
+
+    photos = sorted(lfw_root.glob("A*/*_0001.jpg"))[:3]
+    real_save = deocclude.save_image
+
+    def save(array, path):
+        if os.path.basename(path).startswith(photos[1].name):
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        real_save(array, path)
+
+    monkeypatch.setattr(deocclude, "save_image", save)
+    errors = tmp_path / "errors.csv"
+    report, _ = deocclude.deocclude_images(photos, tmp_path / "out", FaceConfig(), workers=1, errors=errors)
+    assert (report.total, report.succeeded) == (3, 2)
+    rows = list(csv.reader(errors.read_text().splitlines()))
+    assert rows[1] == [str(photos[1]), f"cannot write {tmp_path / 'out' / photos[1].name}.chip.png: No space left "
+                                       "on device"]
+    table = list(csv.reader((tmp_path / "out" / "deocclusion.csv").read_text().splitlines()))
+    assert [row[0] for row in table[1:]] == [str(photos[0]), str(photos[2])]

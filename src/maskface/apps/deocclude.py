@@ -21,7 +21,7 @@ from maskface.io.escaping import escape_field
 from maskface.io.files import atomic_write_text
 from maskface.io.images import iter_image_files, load_image, save_image
 from maskface.io.outputs import check_targets, plan_outputs
-from maskface.io.parallel import BatchReport
+from maskface.io.parallel import BatchReport, failure_reason
 from maskface.models.deocclusion import complete_chips
 from maskface.models.embedder import select_device
 
@@ -68,8 +68,8 @@ def deocclude_images(inputs: list[str | Path], out_dir: str | Path, config: Face
         for (path, (chip, detector)), done, hidden in zip(part, completed, occlusion):
             try:
                 _save_results(bases[path], chip, done, hidden)
-            except OSError as exc:  # one output that cannot be written fails its input, not the batch
-                report.failures.append((str(path), f"cannot write {exc.filename}: {exc.strerror or exc}"))
+            except Exception as exc:  # one output that cannot be written fails its input, not the batch
+                report.failures.append((str(path), failure_reason(exc)))
                 continue
             masked_count += bool(hidden.any())
             rows.append((escape_field(path), detector, f"{hidden.mean():.4f}", str(bool(hidden.any())).lower()))

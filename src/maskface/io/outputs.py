@@ -11,7 +11,8 @@ input's whole file name, extension included, before its own suffix: ``a/x.jpg`` 
 (the same relative path under two input folders, two files of one name given directly, or names that differ only
 in case, which collide on case-insensitive file systems) are told apart in input order: the second becomes
 ``x.jpg~2.png``, the third ``x.jpg~3.png``. An input whose output name would be longer than the file system
-allows fails alone, with that reason; an output that would replace an input stops the run.
+allows, or whose output's place holds a folder, device or FIFO, fails alone, with that reason; an output that
+would replace an input stops the run.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from maskface.errors import OutputError
+from maskface.io.files import check_replaceable
 from maskface.io.input_files import file_kind
 
 #: Longest file name and path when the file system does not say (Linux's NAME_MAX and PATH_MAX).
@@ -175,6 +177,12 @@ def plan_outputs(found: Iterable[tuple[Path, Path]], out_dir: str | os.PathLike,
             continue
         if len(os.fsencode(os.path.abspath(names[0]))) >= path_max:
             plan.refused.append((path, f"output path too long: the file system allows {path_max} bytes"))
+            continue
+        try:
+            for name in names:  # a folder, device or FIFO where an output goes: refused, never replaced
+                check_replaceable(name)
+        except OutputError as exc:
+            plan.refused.append((path, f"output {exc.path}: {exc.reason}"))
             continue
         for name in names:
             parent = folders.setdefault(name.parent, _real(name.parent))

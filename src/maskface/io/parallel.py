@@ -169,15 +169,20 @@ def run_batch(items: list[Any], job: Callable[[Any], Any], *, workers: int, desc
             yield from _collect(items, outcomes, report, progress, task, name_of)
 
 
+def failure_reason(exc: Exception) -> str:
+    """What the report says of an item whose job raised ``exc``."""
+    if isinstance(exc, MaskfaceError):
+        return exc.reason
+    if isinstance(exc, OSError):  # writing an output: a full disk, a lost permission
+        return f"cannot write {exc.filename or 'an output'}: {exc.strerror or exc}"
+    return f"unexpected error: {type(exc).__name__}: {exc}"
+
+
 def _guarded(job: Callable[[Any], Any], item: Any) -> tuple[bool, Any]:
     try:
         return True, job(item)
-    except MaskfaceError as exc:
-        return False, exc.reason
-    except OSError as exc:  # writing an output: a full disk, a lost permission
-        return False, f"cannot write {exc.filename or 'an output'}: {exc.strerror or exc}"
-    except Exception as exc:  # an unexpected failure on one item must not end the batch
-        return False, f"unexpected error: {type(exc).__name__}: {exc}"
+    except Exception as exc:  # a bad item, or an unexpected failure on one: neither may end the batch
+        return False, failure_reason(exc)
 
 
 def _collect(items, outcomes, report, progress, task, name_of):
