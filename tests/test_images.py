@@ -15,7 +15,7 @@ from PIL import Image
 from maskface.errors import ImageError, safe_display
 from maskface.face.robust import DETECTOR_FILE, weights_path
 from maskface.io.files import atomic_save
-from maskface.io.images import LIMITS, ImageLimits, decode_image, iter_image_files, load_image, output_stem
+from maskface.io.images import LIMITS, ImageLimits, decode_image, iter_image_files, load_image
 
 
 def _save(img: Image.Image, path: Path, fmt: str, **kwargs) -> Path:
@@ -159,14 +159,6 @@ def test_iter_image_files_walks_folders_and_keeps_named_files(tmp_path, rgb):
     (tmp_path / "a" / "README").write_text("skip me too")
     found = iter_image_files([tmp_path / "a", tmp_path / "missing.jpg"])
     assert [str(r) for _, r in found] == ["b/x.png", "subject02.sad", "missing.jpg"]
-
-
-def test_output_names_drop_only_image_suffixes(tmp_path):
-    # Yale's subject01.happy and subject01.sad must not both become OUT/subject01.png
-    assert output_stem(tmp_path, Path("subject01.happy")) == tmp_path / "subject01.happy"
-    assert output_stem(tmp_path, Path("subject01.sad")) == tmp_path / "subject01.sad"
-    assert output_stem(tmp_path, Path("s1/1.pgm")) == tmp_path / "s1" / "1"
-    assert output_stem(tmp_path, Path("a/b.JPG")) == tmp_path / "a" / "b"
 
 
 def test_atomic_save_writes_whole_files_or_keeps_the_old_one(tmp_path):

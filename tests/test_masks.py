@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -115,3 +116,10 @@ def test_styles_follow_the_config():
         MaskConfig(types=("scarf",))
     with pytest.raises(ValueError, match="68 landmarks"):
         MaskSynthesizer()(np.zeros((100, 100, 3), np.uint8), np.zeros((7, 2)))
+
+
+def test_mask_keys_from_undecodable_file_names_are_hashed_by_their_bytes():
+    """``maskface mask`` keys masks by relative path; a name with bytes that are not UTF-8 must work (issue 25)."""
+    key = os.fsdecode(b"person/\xff\xfe-undecodable.jpg")  # lone surrogates, as os.fsdecode keeps the bytes
+    assert mask_rng(3, key).random() == mask_rng(3, key).random()
+    assert mask_rng(3, key).random() != mask_rng(3, os.fsdecode(b"person/\xfe\xff-undecodable.jpg")).random()

@@ -6,7 +6,7 @@ import os
 import unicodedata
 
 #: Characters that reorder the text around them on screen ("Trojan Source"): shown escaped, like control characters.
-_BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
 def safe_display(text: str | os.PathLike | bytes) -> str:
@@ -19,7 +19,7 @@ def safe_display(text: str | os.PathLike | bytes) -> str:
         code = ord(char)
         if 0xDC80 <= code <= 0xDCFF:  # an undecodable byte, as os.fsdecode keeps it (surrogateescape)
             out.append(f"\\x{code - 0xDC00:02x}")
-        elif unicodedata.category(char) in ("Cc", "Cs", "Zl", "Zp") or char in _BIDI_CONTROLS:
+        elif unicodedata.category(char) in ("Cc", "Cs", "Zl", "Zp") or char in BIDI_CONTROLS:
             out.append(char.encode("unicode_escape").decode("ascii") if code < 0x10000 else f"\\U{code:08x}")
         else:
             out.append(char)
@@ -49,6 +49,12 @@ class NoFaceError(MaskfaceError):
 
 class ModelFileError(MaskfaceError):
     """A model file that is missing, of the wrong kind, or malformed."""
+
+
+class OutputError(MaskfaceError):
+    """An output (a file or folder to write) that must not or cannot be written: it is or lies inside an input,
+    names a device, FIFO or folder where a file is wanted (or a file where a folder is), or has an unwritable
+    or missing parent."""
 
 
 class DatasetError(MaskfaceError):

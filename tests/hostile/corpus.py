@@ -446,6 +446,7 @@ def _special(out: _Writer, face: np.ndarray) -> None:
     (folder / "loop-a.jpg").symlink_to("loop-b.jpg")
     (folder / "loop-b.jpg").symlink_to("loop-a.jpg")
     out.add("special/loop-a.jpg", None, "a symlink loop", "special", expect="symlink-loop")
+    out.add("special/loop-b.jpg", None, "the other half of the symlink loop", "special", expect="symlink-loop")
     (folder / "self.jpg").symlink_to("self.jpg")
     out.add("special/self.jpg", None, "a symlink to itself", "special", expect="symlink-loop")
     (folder / "dangling.jpg").symlink_to("gone.jpg")
@@ -461,6 +462,8 @@ def _special(out: _Writer, face: np.ndarray) -> None:
     for name in ("real.jpg", "link.jpg", "link-to-link.jpg"):
         out.add(f"special/{name}", None, f"a regular file or links to it: {name}", "special", reference=reference)
     (folder / "not-a-folder.jpg").write_bytes(valid)
+    out.add("special/not-a-folder.jpg", None, "a regular file, named below as if it were a folder", "special",
+            reference=reference)
     out.add("special/not-a-folder.jpg/x.jpg", None, "a path that goes through a file", "special",
             expect="not-a-folder")
     unreadable = folder / "unreadable.jpg"

@@ -1,8 +1,10 @@
 """``maskface deocclude``: detect -> chip -> estimate the occlusion map -> complete the hidden part, per image.
 
-For each input ``NAME`` it writes ``NAME.chip.png`` (the face as found), ``NAME.completed.png`` and
-``NAME.occlusion.png`` (the estimated map) under the output folder, and a ``deocclusion.csv`` with the detector,
-the share of the chip judged hidden and whether the face counts as masked.
+For each input ``NAME`` (its relative path, whole name kept: ``a/x.jpg``) it writes ``NAME.chip.png`` (the face
+as found), ``NAME.completed.png`` and ``NAME.occlusion.png`` (the estimated map) under the output folder (the naming
+rule is :mod:`maskface.io.outputs`'), and a ``deocclusion.csv`` with the input's path (escaped as in the error
+report, :mod:`maskface.io.escaping`), the detector, the share of the chip judged hidden and whether the face counts
+as masked.
 """
 
 from __future__ import annotations
@@ -15,16 +17,29 @@ import numpy as np
 
 from maskface.face.batch import run_face_batch, worker_pipeline
 from maskface.face.pipeline import FaceConfig
+from maskface.io.escaping import escape_field
 from maskface.io.files import atomic_write_text
-from maskface.io.images import iter_image_files, load_image, output_stem, save_image
-from maskface.io.parallel import BatchReport
+from maskface.io.images import iter_image_files, load_image, save_image
+from maskface.io.outputs import check_targets, plan_outputs
+from maskface.io.parallel import BatchReport, failure_reason
 from maskface.models.deocclusion import complete_chips
 from maskface.models.embedder import select_device
+
+#: What deocclude writes per input
+SUFFIXES = (".chip.png", ".completed.png", ".occlusion.png")
+#: The table deocclude writes in the output folder
+TABLE = "deocclusion.csv"
 
 
 def _chip_one(path: Path) -> tuple[np.ndarray, str]:
     face = worker_pipeline().align(load_image(path), str(path))
     return face.chip, face.detector
+
+
+def _save_results(base: Path, chip: np.ndarray, completed: np.ndarray, hidden: np.ndarray) -> None:
+    save_image(chip, f"{base}.chip.png")
+    save_image(completed, f"{base}.completed.png")
+    save_image(hidden.astype(np.uint8) * 255, f"{base}.occlusion.png")
 
 
 def deocclude_images(inputs: list[str | Path], out_dir: str | Path, config: FaceConfig, workers: int,
@@ -36,27 +51,31 @@ def deocclude_images(inputs: list[str | Path], out_dir: str | Path, config: Face
     if config.size != 150 or config.chip != "dlib":
         raise ValueError("de-occlusion works on 150x150 dlib chips")
     out_dir = Path(out_dir)
+    check_targets(inputs, folder=out_dir, file=out_dir / TABLE, errors=errors, file_option=f"--out's {TABLE}")
     deoccluder = create_model(model, pretrained=True).to(select_device(device))
-    found = list(iter_image_files(inputs))
+    plan = plan_outputs(iter_image_files(inputs), out_dir, SUFFIXES, errors=errors)
     report = BatchReport()
-    results = list(run_face_batch([p for p, _ in found], _chip_one, config, workers=workers,
-                                  description="finding faces", report=report))
-    relative = dict(found)
+    for path, reason in plan.refused:
+        report.fail(path, reason)
+    bases = dict(plan.items)
+    results = list(run_face_batch(list(bases), _chip_one, config, workers=workers, description="finding faces",
+                                  report=report))
     rows = [("path", "detector", "hidden_fraction", "masked")]
     masked_count = 0
     for start in range(0, len(results), batch_size):
         part = results[start : start + batch_size]
         completed, occlusion = complete_chips(deoccluder, np.stack([chip for _, (chip, _) in part]))
         for (path, (chip, detector)), done, hidden in zip(part, completed, occlusion):
-            stem = output_stem(out_dir, relative[path])
-            save_image(chip, f"{stem}.chip.png")
-            save_image(done, f"{stem}.completed.png")
-            save_image(hidden.astype(np.uint8) * 255, f"{stem}.occlusion.png")
+            try:
+                _save_results(bases[path], chip, done, hidden)
+            except Exception as exc:  # one output that cannot be written fails its input, not the batch
+                report.failures.append((str(path), failure_reason(exc)))
+                continue
             masked_count += bool(hidden.any())
-            rows.append((str(path), detector, f"{hidden.mean():.4f}", str(bool(hidden.any())).lower()))
+            rows.append((escape_field(path), detector, f"{hidden.mean():.4f}", str(bool(hidden.any())).lower()))
     buffer = io.StringIO()
-    csv.writer(buffer).writerows(rows)
-    atomic_write_text(out_dir / "deocclusion.csv", buffer.getvalue())
+    csv.writer(buffer, lineterminator="\n").writerows(rows)
+    atomic_write_text(out_dir / TABLE, buffer.getvalue())
     report.write_errors(errors)
     return report, masked_count
 

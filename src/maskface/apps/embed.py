@@ -1,4 +1,5 @@
-"""``maskface embed``: embeddings of many images into one ``.npz`` (``paths``, ``embeddings``)."""
+"""``maskface embed``: embeddings of many images into one ``.npz`` (``paths``, ``embeddings``). The paths are the
+inputs' own (undecodable bytes kept as Python keeps them: ``os.fsencode`` gives the bytes back), one per row."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from maskface.face.batch import run_face_batch, worker_pipeline
 from maskface.face.pipeline import FaceConfig
 from maskface.io.files import atomic_write_bytes
 from maskface.io.images import iter_image_files, load_image
+from maskface.io.outputs import check_targets
 from maskface.io.parallel import BatchReport
 from maskface.models.embedder import Embedder
 
@@ -22,7 +24,9 @@ def _chip_one(path: Path) -> tuple[np.ndarray, str]:
 
 def embed_images(inputs: list[str | Path], embedder: Embedder, config: FaceConfig, workers: int,
                  errors: str | Path | None = None) -> tuple[list[str], np.ndarray, list[str], BatchReport]:
-    """Align (in worker processes) and embed (in batches, here) every image; bad images are reported, not fatal."""
+    """Align (in worker processes) and embed (in batches, here) every image; bad images are reported, not fatal.
+    The ``.npz`` file is checked by the caller (:func:`~maskface.io.outputs.check_targets` with ``file=``)."""
+    check_targets(inputs, errors=errors)
     paths = [path for path, _ in iter_image_files(inputs)]
     report = BatchReport()
     names: list[str] = []

@@ -1,4 +1,6 @@
-"""``maskface mask``: put synthetic masks on every face of every image, writing the occlusion map beside it."""
+"""``maskface mask``: put synthetic masks on every face of every image, writing the occlusion map beside it:
+``OUT/<relative path>.png`` and ``OUT/<relative path>.occlusion.png`` (``a/x.jpg`` gives ``OUT/a/x.jpg.png``; the
+naming rule is :mod:`maskface.io.outputs`')."""
 
 from __future__ import annotations
 
@@ -9,13 +11,17 @@ import numpy as np
 from maskface.errors import NoFaceError
 from maskface.face.batch import run_face_batch, worker_pipeline
 from maskface.face.pipeline import FaceConfig
-from maskface.io.images import iter_image_files, load_image, output_stem, save_image
+from maskface.io.images import iter_image_files, load_image, save_image
+from maskface.io.outputs import check_targets, plan_outputs
 from maskface.io.parallel import BatchReport
 from maskface.masks.synth import shared_synthesizer
 
+#: What mask writes per input: the masked image and its occlusion map
+SUFFIXES = (".png", ".occlusion.png")
+
 
 def _mask_one(task: tuple[Path, Path, Path, int, str | None, bool]) -> int:
-    path, relative, out_dir, seed, mask_type, aligned = task
+    path, relative, base, seed, mask_type, aligned = task
     image = load_image(path)
     synthesizer = shared_synthesizer(seed, mask_type)
     key = relative.as_posix()
@@ -31,18 +37,22 @@ def _mask_one(task: tuple[Path, Path, Path, int, str | None, bool]) -> int:
             masked = synthesizer(result, face.landmarks, key=f"{key}#{index}")
             result, occlusion = masked.image, occlusion | masked.occlusion
         faces = len(found)
-    stem = output_stem(out_dir, relative)
-    save_image(result, f"{stem}.png")
-    save_image(occlusion.astype(np.uint8) * 255, f"{stem}.occlusion.png")
+    save_image(result, f"{base}.png")
+    save_image(occlusion.astype(np.uint8) * 255, f"{base}.occlusion.png")
     return faces
 
 
 def mask_images(inputs: list[str | Path], out_dir: str | Path, config: FaceConfig, seed: int,
                 mask_type: str | None, workers: int, errors: str | Path | None = None) -> tuple[BatchReport, int]:
     """Mask every image; returns the report and the number of faces masked."""
-    out_dir = Path(out_dir)
-    tasks = [(p, r, out_dir, seed, mask_type, config.aligned) for p, r in iter_image_files(inputs)]
+    check_targets(inputs, folder=out_dir, errors=errors)
+    found = iter_image_files(inputs)
+    plan = plan_outputs(found, out_dir, SUFFIXES, errors=errors)
     report = BatchReport()
+    for path, reason in plan.refused:
+        report.fail(path, reason)
+    relative = dict(found)
+    tasks = [(p, relative[p], base, seed, mask_type, config.aligned) for p, base in plan.items]
     faces = sum(n for _, n in run_face_batch(tasks, _mask_one, config, workers=workers, description="masking",
                                              report=report, name_of=lambda t: str(t[0])))
     report.write_errors(errors)

@@ -240,14 +240,6 @@ def _format_for(path: Path) -> str:
     return {".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP"}.get(path.suffix.lower(), "PNG")
 
 
-def output_stem(out_dir: str | Path, relative: Path) -> Path:
-    """Where outputs for an input go: ``OUT/relative`` without its image suffix. Only image suffixes are dropped,
-    so Yale's ``subject01.sad`` and ``subject01.happy`` keep distinct names instead of overwriting each other."""
-    if relative.suffix.lower() in IMAGE_SUFFIXES:
-        relative = relative.with_suffix("")
-    return Path(out_dir) / relative
-
-
 def _sniff(path: Path) -> bool:
     """Whether a regular file starts with an image signature (never opens a FIFO or device)."""
     if not is_regular_file(path):
@@ -265,9 +257,18 @@ def iter_image_files(inputs: list[str | Path]) -> list[tuple[Path, Path]]:
     A folder contributes every entry with an image suffix that is not a folder, whatever it is (a FIFO, device,
     dangling link or symlink loop named ``x.jpg`` is listed, so that reading it reports why it was refused), and
     regular files of other names whose first bytes are an image signature (Yale's ``subject01.sad``). Files
-    named directly are always included, so a bad one is reported rather than skipped.
+    named directly are always included, so a bad one is reported rather than skipped. A file reached twice (the
+    same path named twice, or a folder and a file in it) is listed once, where it is first met.
     """
     found: list[tuple[Path, Path]] = []
+    seen: set[str] = set()
+
+    def add(path: Path, relative: Path) -> None:
+        key = os.path.abspath(path)
+        if key not in seen:
+            seen.add(key)
+            found.append((path, relative))
+
     for item in inputs:
         if isinstance(item, str) and not item:
             raise ImageError("''", "an empty string is not a path")
@@ -277,7 +278,7 @@ def iter_image_files(inputs: list[str | Path]) -> list[tuple[Path, Path]]:
                 if path.is_dir():
                     continue
                 if path.suffix.lower() in IMAGE_SUFFIXES or (not path.name.startswith(".") and _sniff(path)):
-                    found.append((path, path.relative_to(item)))
+                    add(path, path.relative_to(item))
         else:
-            found.append((item, Path(item.name)))
+            add(item, Path(item.name))
     return found

@@ -26,8 +26,9 @@ def mask_key(path: str | Path) -> str:
 
 
 def mask_rng(seed: int, key: str) -> np.random.Generator:
-    """A random generator that depends only on ``seed`` and ``key``, identical across runs and machines."""
-    digest = hashlib.sha256(f"maskface:{seed}:{key}".encode()).digest()
+    """A random generator that depends only on ``seed`` and ``key``, identical across runs and machines. A key made
+    from a file name with bytes that are not UTF-8 (kept by Python as lone surrogates) hashes those bytes."""
+    digest = hashlib.sha256(f"maskface:{seed}:{key}".encode("utf-8", "surrogateescape")).digest()
     return np.random.Generator(np.random.PCG64(int.from_bytes(digest[:16], "little")))
 
 

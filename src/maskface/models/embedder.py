@@ -25,10 +25,26 @@ from maskface.models.registry import CHIP_KINDS, ChipKind, EmbedderSpec, create_
 
 
 def select_device(device: str | None = None) -> torch.device:
-    """The device to run on: the one asked for, else CUDA when present, else the CPU."""
-    if device:
-        return torch.device(device)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    """The device to run on: the one asked for, else CUDA when present, else the CPU. A device that does not exist
+    here (a misspelt name, CUDA on a machine without it, ``cuda:3`` with two GPUs) is a ``ValueError``."""
+    if not device:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        chosen = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise ValueError(f"unknown device {device!r}; give cpu, cuda or cuda:N") from None
+    if chosen.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise ValueError(f"device {device!r}: CUDA is not available on this machine; use cpu")
+        if chosen.index is not None and chosen.index >= count:
+            raise ValueError(f"device {device!r}: this machine has {count} CUDA device(s), cuda:0 to cuda:{count - 1}")
+    elif chosen.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise ValueError(f"device {device!r}: Apple's MPS is not available on this machine; use cpu")
+    elif chosen.type != "cpu":
+        raise ValueError(f"device {device!r}: maskface runs on cpu, cuda or mps")
+    return chosen
 
 
 def module_fingerprint(*modules: torch.nn.Module) -> str:

@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
-from maskface.apps.cli.options import DataOpt, ModelOpt, Workers
-from maskface.apps.cli.output import out
+from maskface.apps.cli.options import COUNT_RANGE, DataOpt, ModelOpt, Workers
+from maskface.apps.cli.output import out, shown
 from maskface.defaults import DEFAULT_MODEL
 
 app = typer.Typer()
@@ -18,7 +18,8 @@ app = typer.Typer()
 def demo(data: DataOpt = None,
          out_dir: Annotated[Path, typer.Option("--out", help="Folder for the report and pictures.")]
          = Path("maskface-demo"),
-         pairs: Annotated[int, typer.Option(help="Same-person pairs (and as many different-person pairs).")] = 60,
+         pairs: Annotated[int, typer.Option(help="Same-person pairs (and as many different-person pairs).",
+                                           **COUNT_RANGE)] = 60,
          model: ModelOpt = DEFAULT_MODEL, workers: Workers = 0) -> None:
     """Masked LFW pairs scored by the dlib teacher and by the maskface recogniser: table, grid and ROC report."""
     from maskface.apps.demo import run_demo
@@ -28,5 +29,5 @@ def demo(data: DataOpt = None,
     out.print(f"  {'scenario':8s} {'model':16s} {'accuracy':>9s} {'ROC AUC':>8s}")
     for row in result.rows:
         out.print(f"  {row.scenario:8s} {row.model:16s} {row.accuracy:9.1%} {row.auc:8.3f}")
-    out.print(f"wrote {result.report} (with pairs.png and roc.png)"
+    out.print(f"wrote {shown(result.report)} (with pairs.png and roc.png)"
               + (f"; {result.failures} images failed" if result.failures else ""))

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from maskface.apps.cli.options import (
+    COUNT_RANGE,
     CacheOpt,
     DataOpt,
     DeoccluderOpt,
@@ -25,7 +26,7 @@ from maskface.apps.cli.options import (
     face_options,
     parse_folds,
 )
-from maskface.apps.cli.output import err, out
+from maskface.apps.cli.output import err, out, shown
 from maskface.defaults import DEFAULT_MODEL
 from maskface.errors import DatasetError
 
@@ -85,7 +86,7 @@ def _lfw_runs(out_dir: Path, data: Path | None, models: list[tuple[str, list[int
     lfw = LFW.find(data)
     setting = MaskSetting(seed, mask_type, oracle_alignment)
     parts = lfw_parts(lfw, models, face, workers, cache, device)
-    out.print(markdown_table(verification_runs(parts, [s.value for s in scenarios], setting, out_dir)))
+    out.print(shown(markdown_table(verification_runs(parts, [s.value for s in scenarios], setting, out_dir))))
     if identify:
         result = identification_run(lfw, parts[0][1], setting, out_dir)
         out.print(f"identification: rank-1 {result['rank1']:.2%}, rank-5 {result['rank5']:.2%} "
@@ -100,7 +101,8 @@ def eval_deocclusion(data: DataOpt = None,
                      = None,
                      model: DeoccluderOpt = "deocclusion_v1",
                      folds: Annotated[str, typer.Option(help="Held-out LFW View 2 folds.")] = "6-10",
-                     limit: Annotated[int, typer.Option(help="Masked faces measured (evenly spaced).")] = 2000,
+                     limit: Annotated[int, typer.Option(help="Masked faces measured (evenly spaced).",
+                                                        **COUNT_RANGE)] = 2000,
                      seed: SeedOpt = 0, workers: Workers = 0, device: DeviceOpt = None) -> None:
     """Completion quality on held-out LFW people: PSNR/SSIM in the mask, teacher similarity, estimator IoU."""
     from maskface.apps.deocclude import real_examples
@@ -123,7 +125,7 @@ def eval_deocclusion(data: DataOpt = None,
     e = report["estimator"]
     out.print(f"estimator: mean IoU {e['mean_iou']:.4f}, pooled {e['pooled_iou']:.4f}; masked judged masked "
               f"{e['masked_faces_judged_masked']:.2%}, clean judged masked {e['clean_faces_judged_masked']:.2%}")
-    out.print(f"wrote {out_file}" + (f" and {picture}" if picture else ""))
+    out.print(f"wrote {shown(out_file)}" + (f" and {shown(picture)}" if picture else ""))
 
 
 @app.command("pairs")
@@ -152,15 +154,16 @@ def eval_pairs(pairs_file: Annotated[Path, typer.Option("--pairs", help="LFW- or
         groups, skipped = mask_status_runs(pairs, scenario.value, store, setting, out_dir)
         reports += groups
         for note in skipped:
-            err.print(note, markup=False)
-    out.print(markdown_table(reports))
+            err.print(shown(note), markup=False)
+    out.print(shown(markdown_table(reports)))
 
 
 @app.command("frontend")
 def eval_frontend(out_file: Annotated[Path, typer.Option("--out", help="JSON file for the measurements.")],
                   data: DataOpt = None,
                   folds: Annotated[str, typer.Option(help="Held-out LFW View 2 folds.")] = "9-10",
-                  max_images: Annotated[int, typer.Option(help="Photos of held-out people to mask.")] = 600,
+                  max_images: Annotated[int, typer.Option(help="Photos of held-out people to mask.", **COUNT_RANGE)]
+                  = 600,
                   real: Annotated[Path | None, typer.Option(help="Folder of real masked photos (e.g. rwmfd).")]
                   = None,
                   sheet: Annotated[Path | None, typer.Option(help="Contact sheet PNG of the real photos.")] = None,
@@ -186,7 +189,7 @@ def eval_pool(halves: Annotated[list[Path], typer.Argument(
     from maskface.eval.report import markdown_table
     from maskface.eval.runs import pool_folders
 
-    out.print(markdown_table(pool_folders(halves, out_dir)))
+    out.print(shown(markdown_table(pool_folders(halves, out_dir))))
 
 
 @app.command("compare")
@@ -198,4 +201,4 @@ def eval_compare(runs: Annotated[list[Path], typer.Argument(help="Run folders wr
     missing = [r for r in runs if not (r / "report.json").is_file()]
     if missing:
         raise DatasetError(str(missing[0]), "not a run folder (no report.json)")
-    out.print(compare_runs(runs, out_dir))
+    out.print(shown(compare_runs(runs, out_dir)))

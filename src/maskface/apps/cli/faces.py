@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from maskface.apps.cli.options import (
+    SEED_RANGE,
+    BatchSizeOpt,
     DeoccluderOpt,
     DeviceOpt,
     Errors,
@@ -18,8 +20,9 @@ from maskface.apps.cli.options import (
     ModelOpt,
     Workers,
     face_options,
+    finite,
 )
-from maskface.apps.cli.output import out
+from maskface.apps.cli.output import out, shown
 from maskface.defaults import DEFAULT_MODEL
 
 if TYPE_CHECKING:
@@ -33,7 +36,8 @@ app = typer.Typer()
               "masked_scan")
 def align(inputs: Inputs, out_dir: Annotated[Path, typer.Option("--out", help="Folder for the PNG chips.")],
           face: FaceConfig, errors: Errors = None, workers: Workers = 0) -> None:
-    """Detect, landmark and align faces: one PNG chip per input under OUT, keeping relative paths."""
+    """Detect, landmark and align faces: one PNG chip per input under OUT, keeping relative paths and whole names
+    (a/x.jpg -> OUT/a/x.jpg.png)."""
     from maskface.apps.align import align_images
     from maskface.face.pipeline import FacePipeline
 
@@ -58,9 +62,11 @@ class MaskType(StrEnum):
 def mask(inputs: Inputs, out_dir: Annotated[Path, typer.Option("--out", help="Folder for masked images.")],
          mask_type: Annotated[MaskType, typer.Option("--type", help="Mask type; random draws one per face.")]
          = MaskType.random,
-         seed: Annotated[int, typer.Option(help="Seed: same seed, image and options give the same bytes.")] = 0,
+         seed: Annotated[int, typer.Option(help="Seed: same seed, image and options give the same bytes.",
+                                           **SEED_RANGE)] = 0,
          *, face: FaceConfig, errors: Errors = None, workers: Workers = 0) -> None:
-    """Put synthetic masks on every face: writes NAME.png and NAME.occlusion.png under OUT."""
+    """Put synthetic masks on every face: writes NAME.png and NAME.occlusion.png under OUT (NAME: the input's
+    relative path, whole name kept: a/x.jpg -> OUT/a/x.jpg.png)."""
     from maskface.apps.mask import mask_images
 
     kind = None if mask_type is MaskType.random else mask_type.value
@@ -74,11 +80,13 @@ def mask(inputs: Inputs, out_dir: Annotated[Path, typer.Option("--out", help="Fo
 def deocclude(inputs: Inputs, out_dir: Annotated[Path, typer.Option("--out", help="Folder for the results.")],
               model: DeoccluderOpt = "deocclusion_v1", *, face: FaceConfig, errors: Errors = None,
               workers: Workers = 0, device: DeviceOpt = None) -> None:
-    """Complete the masked part of faces: NAME.chip.png, NAME.completed.png and NAME.occlusion.png under OUT."""
+    """Complete the masked part of faces: NAME.chip.png, NAME.completed.png and NAME.occlusion.png under OUT
+    (NAME: the input's relative path, whole name kept: a/x.jpg -> OUT/a/x.jpg.chip.png)."""
     from maskface.apps.deocclude import deocclude_images
 
     report, masked = deocclude_images(inputs, out_dir, face, workers, model, device, errors=errors)
-    out.print(report.summary("completed") + f"; {masked} faces judged masked; table in {out_dir}/deocclusion.csv")
+    out.print(report.summary("completed") + f"; {masked} faces judged masked; table in "
+              f"{shown(out_dir / 'deocclusion.csv')}")
     raise typer.Exit(report.exit_code)
 
 
@@ -86,18 +94,20 @@ def deocclude(inputs: Inputs, out_dir: Annotated[Path, typer.Option("--out", hel
 @face_options("aligned", "upsample", "select", "mask_robust", "masked_scan")
 def embed(inputs: Inputs, out_file: Annotated[Path, typer.Option("--out", help="Output .npz file.")],
           model: ModelOpt = DEFAULT_MODEL, *, face: FaceConfig, errors: Errors = None, workers: Workers = 0,
-          batch_size: Annotated[int, typer.Option(help="Chips per forward pass.")] = 64,
+          batch_size: BatchSizeOpt = 64,
           device: DeviceOpt = None) -> None:
     """Embed the face of each image: writes paths (str) and embeddings (float32, N x D) to an .npz file."""
     from maskface.apps.embed import embed_images, save_embeddings
+    from maskface.io.outputs import check_targets
     from maskface.models.embedder import load_embedder
 
+    check_targets(inputs, file=out_file, errors=errors)  # before the model loads: nothing is done in vain
     embedder = load_embedder(model, device=device, batch_size=batch_size)
     spec = embedder.spec
     face = replace(face, chip=spec.chip, size=spec.size, padding=spec.padding)  # the model's chips
     names, embeddings, detectors, report = embed_images(inputs, embedder, face, workers, errors)
     save_embeddings(out_file, names, embeddings, model, detectors)
-    out.print(report.summary("embedded") + f"; wrote {out_file}")
+    out.print(report.summary("embedded") + f"; wrote {shown(out_file)}")
     raise typer.Exit(report.exit_code)
 
 
@@ -106,7 +116,8 @@ def embed(inputs: Inputs, out_file: Annotated[Path, typer.Option("--out", help="
 def verify(a: Annotated[Path, typer.Argument(help="First image.")],
            b: Annotated[Path, typer.Argument(help="Second image.")],
            model: ModelOpt = DEFAULT_MODEL,
-           threshold: Annotated[float | None, typer.Option(help="Decision threshold (default: the model's).")] = None,
+           threshold: Annotated[float | None, typer.Option(help="Decision threshold (default: the model's).",
+                                                            callback=finite)] = None,
            *, face: FaceConfig,
            as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
            device: DeviceOpt = None) -> None:
@@ -135,11 +146,13 @@ def chips(root: Annotated[Path, typer.Argument(help="Identity folders: ROOT/<per
     """Cache the chips and chip-space landmarks of an identity-labelled image set, for training recipes."""
     from maskface.data.chips import build_chip_set
     from maskface.data.folders import read_identity_folders
+    from maskface.io.outputs import check_targets
     from maskface.io.parallel import BatchReport
 
+    check_targets([root], folder=out_dir, errors=errors)
     identities = read_identity_folders(root)
     report = BatchReport()
     build_chip_set([p for p, _ in identities.samples], face, workers, report).save(out_dir)
     report.write_errors(errors)
-    out.print(report.summary("cached") + f" of {len(identities.names)} people in {out_dir}")
+    out.print(report.summary("cached") + f" of {len(identities.names)} people in {shown(out_dir)}")
     raise typer.Exit(report.exit_code)

@@ -1,11 +1,18 @@
 """Options that several commands share, declared once: the face options (:func:`face_options` gives a command
 the ones it needs and hands it a ``FaceConfig``), inputs, workers, models, devices, data folders, and the folds
-and test masks of evaluations."""
+and test masks of evaluations.
+
+Every value is checked here, as it is parsed, so a bad one ends in one line and exit status 2 before any work:
+numbers have ranges (``min``/``max``), floats must be finite (:func:`finite`), devices must exist on this machine
+(:func:`check_device`). Ranges that several commands share are named once below. An empty string is refused for
+every argument and option by the root command (:class:`~maskface.apps.cli.errors.ExitCodeGroup`).
+"""
 
 from __future__ import annotations
 
 import functools
 import inspect
+import math
 from collections.abc import Callable
 from enum import Enum, StrEnum
 from pathlib import Path
@@ -39,17 +46,61 @@ class MaskedScan(StrEnum):
     always = "always"
 
 
+#: Chip sides in pixels: the models take 112 (ArcFace) or 150 (dlib); above 1024 a chip is only memory.
+SIZE_RANGE = {"min": 32, "max": 1024}
+#: dlib chip padding, as a fraction of the face's size on each side.
+PADDING_RANGE = {"min": 0.0, "max": 2.0}
+#: Doublings before HOG detection. The no-face fallback doubles once more, so 2 means a 12800-pixel side for a
+#: photo (detection starts at 1600): about 0.5 GB per worker. A third doubling would need 2 GB for the image alone.
+UPSAMPLE_RANGE = {"min": 0, "max": 2}
+#: Worker processes (0: the default, one per core up to 8).
+WORKERS_RANGE = {"min": 0, "max": 256}
+#: Counts of things to process or draw: at least one.
+COUNT_RANGE = {"min": 1}
+#: Seeds: numpy's generators take no negative seed.
+SEED_RANGE = {"min": 0}
+LANDMARK_COUNTS = (68, 5)
+
+
+def finite(value: float | None) -> float | None:
+    """Callback: refuse NaN and infinities (a NaN threshold or padding passes every range check)."""
+    if value is not None and not math.isfinite(value):
+        raise typer.BadParameter(f"{value} is not a finite number")
+    return value
+
+
+def check_landmarks(value: int) -> int:
+    if value not in LANDMARK_COUNTS:
+        raise typer.BadParameter(f"{value} landmarks; choose 68 or 5")
+    return value
+
+
+def check_device(value: str | None) -> str | None:
+    """Callback: the device must exist on this machine (``cuda`` without CUDA is refused before any work)."""
+    if value is None:
+        return value
+    from maskface.models.embedder import select_device
+
+    try:
+        select_device(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    return value
+
+
 #: The face options, one per :class:`~maskface.face.pipeline.FaceConfig` field a user may set: name ->
 #: (annotated type, default). The defaults are FaceConfig's (a test holds them equal).
 FACE_OPTIONS: dict[str, tuple[Any, Any]] = {
     "detector": (Annotated[Detector, typer.Option(
         help="Face detector: yunet (default, five points), retinaface (slower, higher recall), hog (dlib, with the "
              "masked-HOG cascade) or mmod.")], Detector.yunet),
-    "upsample": (Annotated[int, typer.Option(help="Times the image is doubled before HOG detection.")], 1),
-    "landmarks": (Annotated[int, typer.Option(help="68 or 5 landmark points.")], 68),
+    "upsample": (Annotated[int, typer.Option(help="Times the image is doubled before HOG detection (0-2).",
+                                             **UPSAMPLE_RANGE)], 1),
+    "landmarks": (Annotated[int, typer.Option(help="68 or 5 landmark points.", callback=check_landmarks)], 68),
     "chip": (Annotated[Chip, typer.Option(help="dlib chip or ArcFace 5-point template.")], Chip.dlib),
-    "size": (Annotated[int, typer.Option(help="Chip side in pixels.")], 150),
-    "padding": (Annotated[float, typer.Option(help="dlib chip padding.")], 0.25),
+    "size": (Annotated[int, typer.Option(help="Chip side in pixels (32-1024).", **SIZE_RANGE)], 150),
+    "padding": (Annotated[float, typer.Option(help="dlib chip padding (0-2).", callback=finite, **PADDING_RANGE)],
+                0.25),
     "select": (Annotated[Select, typer.Option(help="Which face to keep when several are found.")], Select.largest),
     "aligned": (Annotated[bool, typer.Option("--aligned", help="Inputs are already face chips: skip detection.")],
                 False),
@@ -110,7 +161,7 @@ def _plain(value: Any) -> Any:
 
 
 def resolve_workers(value: int) -> int:
-    """0 means the default number of worker processes."""
+    """0 means the default number of worker processes (ranges are checked before callbacks run)."""
     from maskface.io.parallel import default_workers
 
     return value or default_workers()
@@ -122,23 +173,29 @@ def parse_folds(text: str) -> list[int]:
     for part in text.split(","):
         low, _, high = part.partition("-")
         try:
-            folds += list(range(int(low), int(high or low) + 1))
+            first, last = int(low), int(high or low)
         except ValueError:
             raise typer.BadParameter(f"folds must look like 1-10 or 1,3,5, not {text!r}") from None
+        if not 1 <= first <= last <= 10:
+            raise typer.BadParameter(f"folds {text!r}: LFW View 2 has folds 1 to 10, each range low-high")
+        folds += list(range(first, last + 1))
     return folds
 
 
 Inputs = Annotated[list[Path], typer.Argument(help="Image files and/or folders (searched recursively).")]
-Workers = Annotated[int, typer.Option(help="Worker processes for detection and alignment.",
-                                      callback=resolve_workers)]
-Errors = Annotated[Path | None, typer.Option("--errors", help="Write failed items as CSV rows 'path,reason'.")]
+Workers = Annotated[int, typer.Option(help="Worker processes for detection and alignment (0: one per core, up to "
+                                           "8).", callback=resolve_workers, **WORKERS_RANGE)]
+Errors = Annotated[Path | None, typer.Option("--errors", help="Write failed items as CSV rows 'path,reason' (escaped: "
+                                                              "one line per item, whatever its name).")]
 DataOpt = Annotated[Path | None, typer.Option(help="Folder holding lfw/ (default: $MASKFACE_DATA).")]
 LfwDataOpt = Annotated[Path | None, typer.Option(help="LFW folder, or a folder holding lfw/ "
                                                       "(default: $MASKFACE_DATA).")]
 ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Registered name, NAME=CHECKPOINT, or an .onnx file "
                                        f"(default: {DEFAULT_MODEL}, the mask-aware recogniser).")]
 DeoccluderOpt = Annotated[str, typer.Option("--model", "-m", help="Registered de-occlusion model.")]
-DeviceOpt = Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1 ... (default: CUDA when present).")]
+DeviceOpt = Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1 ... (default: CUDA when present).",
+                                                callback=check_device)]
+BatchSizeOpt = Annotated[int, typer.Option(help="Chips per forward pass.", min=1, max=4096)]
 
 
 class Scenario(StrEnum):
@@ -148,7 +205,8 @@ class Scenario(StrEnum):
 
 
 ScenarioOpt = Annotated[list[Scenario], typer.Option("--scenario", "-s", help="Repeat for several scenarios.")]
-SeedOpt = Annotated[int, typer.Option(help="Seed of the test masks (drawn per image from seed and path).")]
+SeedOpt = Annotated[int, typer.Option(help="Seed of the test masks (drawn per image from seed and path).",
+                                      **SEED_RANGE)]
 MaskTypeOpt = Annotated[str | None, typer.Option(help="Mask type of the test masks (default: drawn per image).")]
 OracleOpt = Annotated[bool, typer.Option("--oracle-alignment", help="Align masked faces with the landmarks of "
                                                                     "the unmasked original.")]

@@ -8,8 +8,8 @@ from typing import Annotated
 
 import typer
 
-from maskface.apps.cli.options import DataOpt, Workers, parse_folds
-from maskface.apps.cli.output import out
+from maskface.apps.cli.options import COUNT_RANGE, SEED_RANGE, DataOpt, Workers, parse_folds
+from maskface.apps.cli.output import out, shown
 
 app = typer.Typer(help="Train maskface's models on your data.", no_args_is_help=True)
 
@@ -21,8 +21,10 @@ INTERRUPTED = 130
 def train_frontend_cmd(out_dir: Annotated[Path, typer.Option("--out", help="Folder for the model files.")],
                        data: DataOpt = None,
                        folds: Annotated[str, typer.Option(help="LFW View 2 folds whose people train.")] = "1-8",
-                       max_images: Annotated[int, typer.Option(help="Training photos (drawn at random).")] = 2000,
-                       seed: Annotated[int, typer.Option(help="Seed of the photo draw and the masks.")] = 0,
+                       max_images: Annotated[int, typer.Option(help="Training photos (drawn at random).",
+                                                               **COUNT_RANGE)] = 2000,
+                       seed: Annotated[int, typer.Option(help="Seed of the photo draw and the masks.", **SEED_RANGE)]
+                       = 0,
                        only: Annotated[list[str] | None, typer.Option(
                            help="Train only these models (repeatable): detector, landmarks, classifier.")] = None,
                        workers: Workers = 0) -> None:
@@ -37,7 +39,7 @@ def train_frontend_cmd(out_dir: Annotated[Path, typer.Option("--out", help="Fold
                                  models=tuple(m for m in models if m in (only or models)))
     record = train_frontend(data, out_dir, config)
     times = ", ".join(f"{k} {v:.0f} s" for k, v in record["timings_s"].items())
-    out.print(f"trained on {record['photos']} photos ({times}); wrote {out_dir}")
+    out.print(f"trained on {record['photos']} photos ({times}); wrote {shown(out_dir)}")
 
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="Recipe YAML (see configs/).")]
@@ -60,7 +62,7 @@ def _train_recipe(method: str, config_file: Path | None, data: Path | None, out_
     except KeyboardInterrupt:
         raise typer.Exit(INTERRUPTED) from None
     summary = ", ".join(f"{k} {v:.4g}" for k, v in last.items() if not k.startswith("lr/"))
-    out.print(f"{method}: {config.train.steps} steps done ({summary}); run in {out_dir}")
+    out.print(f"{method}: {config.train.steps} steps done ({summary}); run in {shown(out_dir)}")
 
 
 @app.command("deocclusion")
