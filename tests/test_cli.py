@@ -56,7 +56,8 @@ def test_align_all_good_exits_zero_and_usage_errors_exit_two(batch, tmp_path):
     assert result.returncode == 0, result.stderr
     assert all(Image.open(p).size == (112, 112) for p in (tmp_path / "ok").rglob("*.png"))
     assert run("align", str(batch), "--out", str(tmp_path), "--chip", "square").returncode == 2
-    assert run("align", str(batch), "--out", str(tmp_path), "--chip", "arcface", "--landmarks", "5").returncode == 2
+    assert run("align", str(batch), "--out", str(tmp_path), "--chip", "arcface", "--landmarks", "5",
+               "--detector", "hog").returncode == 2
     assert run("align", str(batch), "--out", str(tmp_path), "--masked-scan", "sometimes").returncode == 2
     assert run("frobnicate").returncode == 2
 

@@ -148,12 +148,12 @@ def test_deocclude_command_on_a_real_masked_photo_and_on_chips(data_root, tmp_pa
     rows = (tmp_path / "a" / "deocclusion.csv").read_text().splitlines()
     assert rows[1].endswith(",true") and float(rows[1].split(",")[2]) > 0.1
     for suffix in ("chip", "completed", "occlusion"):
-        assert (tmp_path / "a" / f"0144.{suffix}.png").is_file()
-    chip = tmp_path / "a" / "0144.chip.png"
+        assert (tmp_path / "a" / f"0144.jpg.{suffix}.png").is_file()
+    chip = tmp_path / "a" / "0144.jpg.chip.png"
     again = subprocess.run([sys.executable, "-m", "maskface", "deocclude", str(chip), "--aligned", "--out",
                             str(tmp_path / "b")], capture_output=True, text=True)
     assert again.returncode == 0, again.stderr
-    assert (tmp_path / "b" / "0144.chip.completed.png").is_file()
+    assert (tmp_path / "b" / "0144.jpg.chip.png.completed.png").is_file()
     missing = subprocess.run([sys.executable, "-m", "maskface", "deocclude", str(tmp_path / "none.jpg"), "--out",
                               str(tmp_path / "c")], capture_output=True, text=True)
     assert missing.returncode in (2, 3) and "Traceback" not in missing.stderr

@@ -74,8 +74,8 @@ def test_chips_follow_the_teachers_geometry():
     assert (dlib.chip, dlib.size, dlib.padding, dlib.select) == ("dlib", 150, 0.25, "center")
     arcface = chip_face(EmbedderSpec("iresnet50", chip="arcface", size=112, padding=0.0))
     assert (arcface.chip, arcface.size, arcface.select) == ("arcface", 112, "center")
-    with pytest.raises(ConfigError, match="wants 'omz' chips, which the front end cannot cut yet"):
-        chip_face(EmbedderSpec("omz_reid_0095", chip="omz", size=128))  # type: ignore[arg-type]
+    omz = chip_face(EmbedderSpec("omz_reid_0095", chip="omz", size=128, padding=0.0))
+    assert (omz.chip, omz.size, omz.select) == ("omz", 128, "center")
 
 
 def test_arcface_chips_with_their_landmarks(lfw_sample, people_chips, tmp_path):

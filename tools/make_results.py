@@ -28,6 +28,11 @@ FRONT_END_VERSIONS = {
 }
 
 
+#: The newest front end whose runs are committed: front end v6 (YuNet) is not yet measured on LFW, so the tables
+#: below come from v5 runs and say so (``_version_note``).
+MEASURED_VERSION = 5
+
+
 def _report(folder: str, scenario: str) -> dict:
     return json.loads((RUNS / folder / scenario / "report.json").read_text())
 
@@ -63,10 +68,10 @@ RUN_SECTIONS = [
      ["maskface eval lfw --data ../shared/data -m dlib_resnet_v1 -s U-U -s M-U -s M-M --identification "
       "--out docs/results/lfw-dlib_resnet_v1-robust"],
      ["lfw-dlib_resnet_v1-robust/U-U", "lfw-dlib_resnet_v1-robust/M-U", "lfw-dlib_resnet_v1-robust/M-M"]),
-    ("maskface_v1 against the teacher: held-out folds 6-10, current front end",
+    ("maskface_v1 against the teacher: held-out folds 6-10, front end v5",
      [f"maskface eval lfw --data ../shared/data --folds 6-10 -m {model} -s M-U -s M-M "
-      f"--out docs/results/v{PIPELINE_VERSION}-folds6-10-{model}" for model in ("dlib_resnet_v1", "maskface_v1")],
-     [f"v{PIPELINE_VERSION}-folds6-10-{model}/{scenario}" for model in ("dlib_resnet_v1", "maskface_v1")
+      f"--out docs/results/v{MEASURED_VERSION}-folds6-10-{model}" for model in ("dlib_resnet_v1", "maskface_v1")],
+     [f"v{MEASURED_VERSION}-folds6-10-{model}/{scenario}" for model in ("dlib_resnet_v1", "maskface_v1")
       for scenario in ("M-U", "M-M")]),
 ]
 #: What the held-out section measures (the other sections explain themselves).
@@ -262,9 +267,9 @@ UNKEPT_FRONT_ENDS = {
 KEPT_FRONT_ENDS = {
     2: {"full": "crossfit-teacher", "teacher": "lfw-folds6-10-dlib_resnet_v1",
         "maskface_v1": "lfw-folds6-10-maskface_v1"},
-    PIPELINE_VERSION: {"full": "lfw-dlib_resnet_v1-robust",
-                       "teacher": f"v{PIPELINE_VERSION}-folds6-10-dlib_resnet_v1",
-                       "maskface_v1": f"v{PIPELINE_VERSION}-folds6-10-maskface_v1"},
+    MEASURED_VERSION: {"full": "lfw-dlib_resnet_v1-robust",
+                       "teacher": f"v{MEASURED_VERSION}-folds6-10-dlib_resnet_v1",
+                       "maskface_v1": f"v{MEASURED_VERSION}-folds6-10-maskface_v1"},
 }
 
 

@@ -58,7 +58,7 @@ class MaskType(StrEnum):
 
 
 @app.command()
-@face_options("aligned", "upsample", "mask_robust", "masked_scan")
+@face_options("aligned", "detector", "upsample", "mask_robust", "masked_scan")
 def mask(inputs: Inputs, out_dir: Annotated[Path, typer.Option("--out", help="Folder for masked images.")],
          mask_type: Annotated[MaskType, typer.Option("--type", help="Mask type; random draws one per face.")]
          = MaskType.random,
@@ -76,7 +76,7 @@ def mask(inputs: Inputs, out_dir: Annotated[Path, typer.Option("--out", help="Fo
 
 
 @app.command()
-@face_options("aligned", "upsample", "select", "mask_robust", "masked_scan")
+@face_options("aligned", "detector", "upsample", "select", "mask_robust", "masked_scan")
 def deocclude(inputs: Inputs, out_dir: Annotated[Path, typer.Option("--out", help="Folder for the results.")],
               model: DeoccluderOpt = "deocclusion_v1", *, face: FaceConfig, errors: Errors = None,
               workers: Workers = 0, device: DeviceOpt = None) -> None:
@@ -91,7 +91,7 @@ def deocclude(inputs: Inputs, out_dir: Annotated[Path, typer.Option("--out", hel
 
 
 @app.command()
-@face_options("aligned", "upsample", "select", "mask_robust", "masked_scan")
+@face_options("aligned", "detector", "upsample", "select", "mask_robust", "masked_scan")
 def embed(inputs: Inputs, out_file: Annotated[Path, typer.Option("--out", help="Output .npz file.")],
           model: ModelOpt = DEFAULT_MODEL, *, face: FaceConfig, errors: Errors = None, workers: Workers = 0,
           batch_size: BatchSizeOpt = 64,
@@ -112,7 +112,7 @@ def embed(inputs: Inputs, out_file: Annotated[Path, typer.Option("--out", help="
 
 
 @app.command()
-@face_options("aligned", "upsample", "mask_robust", "masked_scan")
+@face_options("aligned", "detector", "upsample", "mask_robust", "masked_scan")
 def verify(a: Annotated[Path, typer.Argument(help="First image.")],
            b: Annotated[Path, typer.Argument(help="Second image.")],
            model: ModelOpt = DEFAULT_MODEL,
