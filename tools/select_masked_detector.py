@@ -28,13 +28,13 @@ import cv2
 import dlib
 import numpy as np
 
-from maskface.data.frontend_labels import fold_photos, label_photo, masked_version
+from maskface.data.frontend_labels import label_photo, masked_version
 from maskface.data.lfw import LFW
 from maskface.eval.frontend import matches
 from maskface.face.pipeline import FaceConfig, FacePipeline, merge_detections
 from maskface.io.files import atomic_write_text
 from maskface.io.parallel import BatchReport, run_batch
-from maskface.train.frontend import FrontendTrainConfig, training_photos
+from maskface.train.frontend import FrontendTrainConfig, held_out_photos
 
 #: Masked-face thresholds tried (in both passes).
 MASKED_THRESHOLDS = (-0.3, -0.4, -0.5, -0.6, -0.7, -0.8, -0.9, -1.0)
@@ -121,9 +121,7 @@ def main() -> None:
     args = parser.parse_args()
 
     lfw = LFW.find(args.data)
-    recipe = FrontendTrainConfig()
-    trained = set(training_photos(lfw, recipe))
-    pool = [p for p in fold_photos(lfw, list(recipe.folds)) if p not in trained]
+    pool = held_out_photos(lfw, FrontendTrainConfig())
     paths = pool[:: max(1, len(pool) // args.photos)][: args.photos]
     report = BatchReport()
     candidates = {"masked_detector": args.masked_detector} if args.masked_detector else {}

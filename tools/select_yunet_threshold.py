@@ -36,7 +36,7 @@ import cv2
 import numpy as np
 from skimage import data as skimage_data
 
-from maskface.data.frontend_labels import fold_photos, label_photo, masked_version
+from maskface.data.frontend_labels import label_photo, masked_version
 from maskface.data.lfw import LFW
 from maskface.eval.frontend import matches
 from maskface.face.align import five_point_chip_matrix, warp_chip
@@ -48,7 +48,7 @@ from maskface.face.yunet import YUNET_THRESHOLD, YuNetDetector
 from maskface.io.files import atomic_write_text
 from maskface.io.images import save_image
 from maskface.io.parallel import BatchReport
-from maskface.train.frontend import FrontendTrainConfig, training_photos
+from maskface.train.frontend import FrontendTrainConfig, held_out_photos
 
 THRESHOLDS = (0.3, 0.4, 0.5, 0.55, 0.6, 0.65, 0.7, 0.8, 0.9)
 FLOOR = min(THRESHOLDS)
@@ -173,14 +173,12 @@ def main() -> None:
     args = parser.parse_args()
 
     lfw = LFW.find(args.data)
-    recipe = FrontendTrainConfig()
-    trained = set(training_photos(lfw, recipe))
-    pool = [p for p in fold_photos(lfw, list(recipe.folds)) if p not in trained]
+    pool = held_out_photos(lfw, FrontendTrainConfig())
     paths = pool[:: max(1, len(pool) // args.photos)][: args.photos]
     report = BatchReport()
     rows = [r for _, r in run_face_batch([(p, args.seed) for p in paths], _measure, FaceConfig(mask_robust=False),
-                                    workers=args.workers, description="selection photos", report=report,
-                                    name_of=lambda t: t[0])]
+                                         workers=args.workers, description="selection photos", report=report,
+                                         name_of=lambda t: t[0])]
     scenes = _scene_scans()
     table = [_row(rows, scenes, None)] + [_row(rows, scenes, t) for t in THRESHOLDS]
     for row in table:

@@ -14,7 +14,7 @@ Where a call takes several images (``embed``, ``compare``), they come as a list,
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Literal
 
@@ -83,11 +83,9 @@ class Recognizer:
 
     def __init__(self, embedder: Embedder, face: FaceConfig | None = None, threshold: float | None = None):
         self.embedder = embedder
-        spec = embedder.spec
-        face = face or FaceConfig()
-        self.face_config = replace(face, chip=spec.chip, size=spec.size, padding=spec.padding)
+        self.face_config = embedder.face_config(face or FaceConfig())
         self.pipeline = FacePipeline(self.face_config)
-        self.threshold = spec.threshold if threshold is None else threshold
+        self.threshold = embedder.spec.threshold if threshold is None else threshold
         self.fixed_threshold = threshold is not None
 
     @property

@@ -37,9 +37,7 @@ def model_cache(model: str, face: FaceConfig, workers: int, cache: Path | None =
     """The embedding cache of ``model``: faces cut to the model's chip geometry, files under ``cache`` (default:
     ``eval/`` in the user cache)."""
     embedder = load_embedder(model, device=device)
-    spec = embedder.spec
-    face = replace(face, chip=spec.chip, size=spec.size, padding=spec.padding)
-    return EmbeddingCache(embedder, model, face, cache or cache_dir() / "eval", workers)
+    return EmbeddingCache(embedder, model, embedder.face_config(face), cache or cache_dir() / "eval", workers)
 
 
 def run_name(scenario: str, setting: MaskSetting) -> str:

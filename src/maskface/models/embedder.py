@@ -14,7 +14,7 @@ from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, replace
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import torch
@@ -22,6 +22,9 @@ import torch
 from maskface.errors import ModelFileError
 from maskface.models.mask_aware import DEFAULT_FMR
 from maskface.models.registry import CHIP_KINDS, ChipKind, EmbedderSpec, create_from_spec, model_info
+
+if TYPE_CHECKING:
+    from maskface.face.pipeline import FaceConfig
 
 
 def select_device(device: str | None = None) -> torch.device:
@@ -65,6 +68,10 @@ class Embedder(ABC):
     @abstractmethod
     def fingerprint(self) -> str:
         """Changes whenever the embeddings would (weights, model file): part of every embedding-cache key."""
+
+    def face_config(self, face: FaceConfig) -> FaceConfig:
+        """``face`` cutting the chips this embedder was trained on (its chip geometry, size and padding)."""
+        return replace(face, chip=self.spec.chip, size=self.spec.size, padding=self.spec.padding)
 
     @abstractmethod
     def _embed_batch(self, chips: np.ndarray) -> np.ndarray:

@@ -180,10 +180,10 @@ def omz_reid_0095(pretrained: bool = False, checkpoint: str | Path | None = None
     """``pretrained``: the vendored IR. ``checkpoint``: another IR ``.xml`` of the same network, or a
     ``.safetensors`` file of this module's weights (e.g. a fine-tuned student)."""
     if checkpoint is not None and str(checkpoint).endswith(".safetensors"):
-        from maskface.models.weights import load_state
+        from maskface.models.weights import load_state, load_state_into
 
         model = OmzReidNet()
-        model.load_state_dict(load_state(checkpoint))
+        load_state_into(model, load_state(checkpoint), checkpoint)
         return model.eval()
     if checkpoint is not None:
         return load_omz_reid(checkpoint)

@@ -20,6 +20,7 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval, fuse_linear_bn_eval
 from maskface.errors import ModelFileError
 from maskface.models.onnx_graph import GraphNode, OnnxGraph, read_onnx_graph
 from maskface.models.registry import register_model
+from maskface.models.weights import load_state_into
 
 #: The vendored file, inside the package (``maskface/weights/sface``).
 SFACE_FILE = "sface/face_recognition_sface_2021dec_int8bq.onnx"
@@ -161,10 +162,7 @@ def load_sface_onnx(path: str | Path) -> SFaceNet:
     model = SFaceNet()
     state = sface_state_dict(read_onnx_graph(path), model, str(path))
     state |= {k: v for k, v in model.state_dict().items() if k.endswith("num_batches_tracked")}
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as exc:
-        raise ModelFileError(str(path), f"weights do not fit SFaceNet: {exc}") from None
+    load_state_into(model, state, path)
     return model.eval()
 
 
@@ -189,10 +187,7 @@ def sface(pretrained: bool = False, checkpoint: str | Path | None = None) -> SFa
         from maskface.models.weights import load_state
 
         model = SFaceNet()
-        try:
-            model.load_state_dict(load_state(checkpoint))
-        except RuntimeError as exc:
-            raise ModelFileError(str(checkpoint), f"weights do not fit SFaceNet: {exc}") from None
+        load_state_into(model, load_state(checkpoint), checkpoint)
         return model.eval()
     if checkpoint is not None:
         return load_sface_onnx(checkpoint)

@@ -93,6 +93,13 @@ def training_photos(lfw: LFW, config: FrontendTrainConfig, rng: np.random.Genera
     return sorted(rng.choice(paths, size=min(config.max_images, len(paths)), replace=False).tolist())
 
 
+def held_out_photos(lfw: LFW, config: FrontendTrainConfig) -> list[str]:
+    """The training folds' photos that the recipe did not train on: where the front end's thresholds are chosen (the
+    test folds stay untouched)."""
+    trained = set(training_photos(lfw, config))
+    return [p for p in fold_photos(lfw, list(config.folds)) if p not in trained]
+
+
 def train_frontend(data: str | Path, out_dir: str | Path, config: FrontendTrainConfig) -> dict:
     """Label, render, train the three models into ``out_dir`` and return the training record."""
     out_dir = Path(out_dir)

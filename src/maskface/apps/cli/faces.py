@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -103,9 +102,7 @@ def embed(inputs: Inputs, out_file: Annotated[Path, typer.Option("--out", help="
 
     check_targets(inputs, file=out_file, errors=errors)  # before the model loads: nothing is done in vain
     embedder = load_embedder(model, device=device, batch_size=batch_size)
-    spec = embedder.spec
-    face = replace(face, chip=spec.chip, size=spec.size, padding=spec.padding)  # the model's chips
-    names, embeddings, detectors, report = embed_images(inputs, embedder, face, workers, errors)
+    names, embeddings, detectors, report = embed_images(inputs, embedder, embedder.face_config(face), workers, errors)
     save_embeddings(out_file, names, embeddings, model, detectors)
     out.print(report.summary("embedded") + f"; wrote {shown(out_file)}")
     raise typer.Exit(report.exit_code)
