@@ -1,8 +1,10 @@
-"""The whole pipeline (read, detect, landmarks, align, embed) on real LFW photos: maskface vs the pipeline of
-face_recognition (dlib HOG with one upsampling, the 5-point predictor, ``compute_face_descriptor``), built here from
-dlib's own calls, side by side in one run; then the front end alone (detect, landmarks, align) on the same photos in
-memory: the default (YuNet), and front end v5's HOG, standard vs the mask-robust cascade in both ``masked_scan``
-modes, the fastest of ``--repeats`` interleaved runs each, on the photos as they are and with synthetic masks.
+"""The whole pipeline (read, detect, landmarks, align, embed) on real LFW photos: maskface vs face_recognition's
+``face_encodings(load_image_file(p))`` (dlib HOG with one upsampling, the 5-point predictor,
+``compute_face_descriptor``; the package itself when installed, ``pip install --no-deps face_recognition
+"setuptools<81"``, else the same dlib calls made here), side by side in one run; then the front end alone (detect,
+landmarks, align) on the same photos in memory: the default (YuNet), and front end v5's HOG, standard vs the
+mask-robust cascade in both ``masked_scan`` modes, the fastest of ``--repeats`` interleaved runs each, on the photos
+as they are and with synthetic masks.
 Run: ``python benchmarks/pipeline_speed.py [--images 200] [--repeats 5]``."""
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import numpy as np
 
 from common import DATA, fastest_interleaved, machine
 from maskface.apps.embed import embed_images
+from maskface.defaults import DEFAULT_MODEL
 from maskface.errors import NoFaceError
 from maskface.face.pipeline import FaceConfig, FacePipeline
 from maskface.io.images import load_image
@@ -27,7 +30,14 @@ from maskface.models.embedder import load_embedder
 
 
 def face_recognition_pipeline(paths) -> int:
-    """What ``face_recognition.face_encodings(load_image_file(p))`` does, call for call."""
+    """``face_recognition.face_encodings(load_image_file(p))`` over the photos; without the package, what it does,
+    call for call."""
+    try:
+        import face_recognition
+    except ImportError:
+        face_recognition = None
+    if face_recognition is not None:
+        return sum(len(face_recognition.face_encodings(face_recognition.load_image_file(p))) for p in paths)
     detector = dlib.get_frontal_face_detector()
     predictor = dlib.shape_predictor(str(dlib_model_path(SHAPE_5)))
     encoder = dlib.face_recognition_model_v1(str(dlib_model_path(RESNET)))
@@ -52,19 +62,19 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5, help="runs of the front-end comparison (fastest kept)")
     args = parser.parse_args()
     paths = sorted((DATA / "lfw").glob("*/*.jpg"))[:: 13233 // args.images][: args.images]
-    embedder = load_embedder("dlib_resnet_v1", device="cpu")
     rows = []
     start = time.perf_counter()
     faces = face_recognition_pipeline(paths)
-    rows.append(("face_recognition's pipeline (dlib calls), 1 process", time.perf_counter() - start, faces))
-    for detector, robust in (("yunet", True), ("hog", False), ("hog", True)):
+    rows.append(("face_recognition.face_encodings, 1 process", time.perf_counter() - start, faces))
+    runs = ((DEFAULT_MODEL, "yunet", True), ("dlib_resnet_v1", "yunet", True), ("dlib_resnet_v1", "hog", True))
+    for model, detector, robust in runs:
+        embedder = load_embedder(model, device="cpu")
         for workers in (1, default_workers()):
-            config = FaceConfig(detector=detector, landmarks=5, mask_robust=robust)
+            config = embedder.face_config(FaceConfig(detector=detector, landmarks=5, mask_robust=robust))
             start = time.perf_counter()
             names, _, _, _ = embed_images(paths, embedder, config, workers)
-            front = {("yunet", True): "default front end (YuNet)", ("hog", False): "HOG standard front end",
-                     ("hog", True): "HOG mask-robust cascade (v5)"}[detector, robust]
-            rows.append((f"maskface embed, {front}, {workers} worker(s)", time.perf_counter() - start,
+            front = {"yunet": "default front end (YuNet)", "hog": "HOG mask-robust cascade (v5)"}[detector]
+            rows.append((f"maskface embed, `{model}`, {front}, {workers} worker(s)", time.perf_counter() - start,
                          len(names)))
     print(f"machine: {machine()}; {len(paths)} LFW photos (250x250)\n")
     print("| pipeline | seconds | images/s | speed-up |\n|---|---:|---:|---:|")

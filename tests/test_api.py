@@ -37,6 +37,11 @@ def default_api():
     return maskface.load()
 
 
+@pytest.fixture(scope="module")
+def mask_aware_api():
+    return maskface.load("maskface_v1")
+
+
 def _lfw(root, name: str, number: int = 1):
     return root / name / f"{name}_{number:04d}.jpg"
 
@@ -198,9 +203,10 @@ def test_score_matrix_on_hand_computed_vectors():
 
 
 @pytest.mark.slow
-def test_compare_holds_each_pair_type_to_its_calibrated_threshold(default_api, lfw_root, data_root):
-    """The mask-aware default model: a real masked photo against unmasked LFW photos and itself, each cell as
-    verify gives it, U-U, M-U and M-M pairs each held to their own threshold."""
+def test_compare_holds_each_pair_type_to_its_calibrated_threshold(mask_aware_api, lfw_root, data_root):
+    """The mask-aware model: a real masked photo against unmasked LFW photos and itself, each cell as verify gives
+    it, U-U, M-U and M-M pairs each held to their own threshold."""
+    default_api = mask_aware_api
     masked = data_root / MASKED_PHOTO
     a = [_lfw(lfw_root, "George_W_Bush", 1), masked]
     b = [_lfw(lfw_root, "George_W_Bush", 2), _lfw(lfw_root, "Colin_Powell", 1), masked]
@@ -218,6 +224,31 @@ def test_compare_holds_each_pair_type_to_its_calibrated_threshold(default_api, l
             assert result.thresholds[i, j] == pytest.approx(verification.threshold)
             assert result.same[i, j] == verification.same
     assert result.scores[1, 2] == pytest.approx(0.0, abs=1e-5) and result.same[1, 2]
+
+
+@pytest.mark.slow
+def test_plain_default_holds_pairs_to_the_shipped_threshold_of_the_front_ends_mask_call(default_api, lfw_root,
+                                                                                       data_root):
+    """The default model has no completion step: a pair's type comes from the front end's mask call, and its
+    threshold from the shipped table (weights/pair_thresholds.json), in verify and compare alike."""
+    from maskface.defaults import DEFAULT_MODEL
+    from maskface.models.pair_thresholds import shipped_pair_thresholds
+
+    table = shipped_pair_thresholds(DEFAULT_MODEL)
+    assert table is not None and default_api.pair_thresholds == table
+    assert len(set(table.values())) == 3
+    masked = data_root / MASKED_PHOTO
+    a = [_lfw(lfw_root, "George_W_Bush", 1), masked]
+    b = [_lfw(lfw_root, "George_W_Bush", 2), masked]
+    result = default_api.compare(a, b)
+    assert result.completed is None
+    np.testing.assert_allclose(result.thresholds, [[table["U-U"], table["M-U"]], [table["M-U"], table["M-M"]]])
+    verification = default_api.verify(a[0], b[1])
+    assert verification.pair_type == "M-U" and verification.faces[1].masked and not verification.faces[0].masked
+    assert verification.threshold == pytest.approx(table["M-U"])
+    assert verification.to_dict()["pair_type"] == "M-U"
+    # a threshold given by the caller still wins
+    assert maskface.Recognizer(default_api.embedder, threshold=0.5).verify(a[0], b[1]).threshold == 0.5
 
 
 @pytest.mark.slow

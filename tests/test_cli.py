@@ -67,36 +67,45 @@ def test_embed_writes_paths_and_embeddings(batch, tmp_path):
     result = run("embed", str(batch / "people" / "x"), "--out", str(out), "--workers", "1")
     assert result.returncode == 0, result.stderr
     data = np.load(out)
-    assert data["embeddings"].shape == (3, 128) and data["embeddings"].dtype == np.float32
+    from maskface.defaults import DEFAULT_MODEL
+    from maskface.models.registry import model_info
+
+    size = model_info(DEFAULT_MODEL).embedding_size
+    assert data["embeddings"].shape == (3, size) and data["embeddings"].dtype == np.float32
     assert [p.rsplit("/", 1)[-1] for p in data["paths"]] == sorted(p.name for p in (batch / "people" / "x").iterdir())
 
 
 def test_verify_prints_a_decision_and_json(lfw_root):
-    """The default model (maskface_v1) holds an unmasked pair to its shipped U-U threshold (FMR 1e-2)."""
-    from maskface.models.embedder import load_embedder
+    """The default model holds an unmasked pair to its shipped U-U threshold; the teacher to its own; the
+    mask-aware maskface_v1 also says which faces it completed."""
+    from maskface.defaults import DEFAULT_MODEL
+    from maskface.models.pair_thresholds import shipped_pair_thresholds
 
-    calibrated = load_embedder("maskface_v1").module.threshold(False, False)
+    calibrated = shipped_pair_thresholds(DEFAULT_MODEL)["U-U"]
     a, b = lfw_root / "Aaron_Peirsol" / "Aaron_Peirsol_0001.jpg", lfw_root / "Aaron_Peirsol" / "Aaron_Peirsol_0002.jpg"
     other = lfw_root / "Aaron_Eckhart" / "Aaron_Eckhart_0001.jpg"
     same = run("verify", str(a), str(b))
     assert same.returncode == 0 and "same person" in same.stdout and f"threshold {calibrated:.4f}" in same.stdout
     answer = json.loads(run("verify", str(a), str(other), "--json").stdout)
-    assert set(answer) >= {"score", "threshold", "same", "completed"}
-    assert answer["same"] is False and answer["score"] > answer["threshold"] == pytest.approx(calibrated)
-    assert answer["masked"] == [False, False] and answer["completed"] == [False, False]
+    assert set(answer) >= {"score", "threshold", "same", "pair_type", "masked"} and "completed" not in answer
+    assert answer["same"] is False and answer["score"] < answer["threshold"] == pytest.approx(calibrated)
+    assert answer["masked"] == [False, False] and answer["pair_type"] == "U-U"
     teacher = json.loads(run("verify", str(a), str(other), "--json", "-m", "dlib_resnet_v1").stdout)
-    assert teacher["threshold"] == 0.6 and "completed" not in teacher
-    assert teacher["score"] == pytest.approx(answer["score"], abs=1e-5)  # unmasked faces: the teacher's embedding
+    assert teacher["threshold"] == 0.6 and shipped_pair_thresholds("dlib_resnet_v1") is None  # dlib's own
+    assert teacher["metric"] == "euclidean" and teacher["same"] is False and "completed" not in teacher
+    mask_aware = json.loads(run("verify", str(a), str(other), "--json", "-m", "maskface_v1").stdout)
+    assert mask_aware["completed"] == [False, False]
+    assert mask_aware["score"] == pytest.approx(teacher["score"], abs=1e-5)  # unmasked: the teacher's embedding
 
 
 def test_verify_a_real_masked_photo_that_hog_misses(data_root):
     """A real masked face (RWMFD) that dlib's HOG cannot find: the cascade finds it, calls it masked, and the
-    default model completes it before embedding."""
+    mask-aware maskface_v1 completes it before embedding."""
     photo = data_root / "rwmfd" / "0001" / "0144.jpg"
-    result = run("verify", str(photo), str(photo), "--json", "--detector", "hog")
+    result = run("verify", str(photo), str(photo), "--json", "--detector", "hog", "-m", "maskface_v1")
     assert result.returncode == 0, result.stderr
     answer = json.loads(result.stdout)
-    assert answer["same"] is True and answer["score"] < 1e-6
+    assert answer["same"] is True and answer["score"] < 1e-6 and answer["pair_type"] == "M-M"
     assert answer["masked"] == [True, True] and answer["detectors"][0].startswith("masked-hog")
     assert answer["completed"] == [True, True]
     from maskface.models.embedder import load_embedder
@@ -142,15 +151,19 @@ def test_mask_writes_images_and_occlusion_maps(batch, tmp_path):
 
 @pytest.mark.slow
 def test_demo_compares_teacher_and_maskface_on_masked_lfw_pairs(data_root, tmp_path):
+    from maskface.defaults import DEFAULT_MODEL
+    from maskface.models.registry import model_info
+
     out = tmp_path / "demo"
     result = run("demo", "--data", str(data_root), "--out", str(out), "--pairs", "6", "--workers", "1")
     assert result.returncode == 0, result.stderr
     for scenario in ("U-U", "M-U", "M-M"):
-        for model in ("dlib_resnet_v1", "maskface_v1"):
+        for model in ("dlib_resnet_v1", DEFAULT_MODEL):
             assert any(line.split()[:2] == [scenario, model] for line in result.stdout.splitlines()), (scenario,
                                                                                                       model)
     report = (out / "report.md").read_text()
     assert report.count("| M-U |") == 2 and "![ROC](roc.png)" in report
     grid = np.asarray(Image.open(out / "pairs.png"))
-    assert grid.shape[1] == 4 * 150 and grid.shape[0] % 150 == 0  # face, masked, completed, the other face
+    size = model_info(DEFAULT_MODEL).spec.size  # face, masked, the other face in the default model's chips
+    assert grid.shape[1] == 3 * size and grid.shape[0] % size == 0
     assert (out / "roc.png").stat().st_size > 10_000

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from maskface.data.lfw import LFW
+from maskface.defaults import DEFAULT_MODEL
 from maskface.eval.protocol import EmbeddingCache, MaskSetting, crossfit_verification, verification
 from maskface.eval.scores import read_pairs
 from maskface.face.pipeline import FaceConfig
@@ -71,7 +72,7 @@ def test_eval_pairs_writes_every_report_file(mfr2_style, tmp_path):
                               str(out / "unmasked-unmasked"), "--out", str(tmp_path / "cmp")],
                              capture_output=True, text=True)
     assert compare.returncode == 0 and (tmp_path / "cmp" / "roc.png").is_file()
-    assert compare.stdout.count("| maskface_v1") == 2  # the default model
+    assert compare.stdout.count(f"| {DEFAULT_MODEL}") == 2  # the default model
 
 
 def test_embedding_cache_is_reused(mfr2_style, tmp_path):

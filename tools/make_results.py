@@ -13,6 +13,7 @@ import json
 import re
 from pathlib import Path
 
+from maskface.defaults import DEFAULT_MODEL
 from maskface.eval.report import COLUMNS, compare_runs, report_value, run_label
 from maskface.face.pipeline import PIPELINE_VERSION
 
@@ -25,12 +26,13 @@ FRONT_END_VERSIONS = {
     3: "masked-face detector retrained at C = 20 (more masked faces found, fewer false fires)",
     4: "a 64-pixel, low-rank masked-face detector (C = 40): a quarter of the extra scan's cost",
     5: "the masked-face detector scans only photos whose centre HOG leaves without a face",
+    6: "YuNet (score threshold 0.65) finds faces and their five points; chips for every geometry are cut from them",
 }
 
 
-#: The newest front end whose runs are committed: front end v6 (YuNet) is not yet measured on LFW, so the tables
-#: below come from v5 runs and say so (``_version_note``).
-MEASURED_VERSION = 5
+#: The recognisers measured on the current front end, each in ``docs/results/lfw-<model>`` (full View 2, realistic
+#: and oracle alignment, with masked-probe identification).
+RECOGNISERS = ("dlib_resnet_v1", "omz_reid_0095", "sface", "omz_sface_ensemble")
 
 
 def _report(folder: str, scenario: str) -> dict:
@@ -43,10 +45,8 @@ def _pct(value: float, digits: int = 2) -> str:
 
 
 def _version_note(reports: list[dict]) -> list[str]:
-    """A line saying which older front end made these runs, when any was made before the current one (runs of the
-    standard front end, ``--no-mask-robust``, are the same under every version)."""
-    robust = [r for r in reports if r["face"].get("mask_robust", False)]  # no key: made before the cascade existed
-    old = sorted({report_value(r, "pipeline") for r in robust} - {PIPELINE_VERSION})
+    """A line saying which older front end made these runs, when any was made before the current one."""
+    old = sorted({report_value(r, "pipeline") for r in reports} - {PIPELINE_VERSION})
     if not old:
         return []
     names = ", ".join(f"v{v} ({FRONT_END_VERSIONS[v]})" for v in old)
@@ -56,22 +56,23 @@ def _version_note(reports: list[dict]) -> list[str]:
 
 #: Tables of single runs: (section title, commands, run folders under docs/results as folder/scenario).
 RUN_SECTIONS = [
-    ("Teacher, standard front end (dlib HOG + 68 landmarks), realistic alignment",
+    (f"The recognisers on the default front end (v{PIPELINE_VERSION}, YuNet), realistic alignment",
+     [f"maskface eval lfw --data ../shared/data -m {model} -s U-U -s M-U -s M-M --identification "
+      f"--out docs/results/lfw-{model}" for model in RECOGNISERS],
+     [f"lfw-{model}/{scenario}" for model in RECOGNISERS for scenario in ("U-U", "M-U", "M-M")]),
+    (f"The recognisers on the default front end (v{PIPELINE_VERSION}), oracle alignment (landmarks of the unmasked "
+     "original)",
+     [f"maskface eval lfw --data ../shared/data -m {model} -s M-U -s M-M --oracle-alignment "
+      f"--out docs/results/lfw-{model}" for model in RECOGNISERS],
+     [f"lfw-{model}/{scenario}-oracle" for model in RECOGNISERS for scenario in ("M-U", "M-M")]),
+    ("Teacher, front end v5 (dlib HOG and the mask-robust cascade), realistic alignment",
      ["maskface eval lfw --data ../shared/data -m dlib_resnet_v1 -s U-U -s M-U -s M-M --identification "
-      "--no-mask-robust --out docs/results/lfw-dlib_resnet_v1"],
-     ["lfw-dlib_resnet_v1/U-U", "lfw-dlib_resnet_v1/M-U", "lfw-dlib_resnet_v1/M-M"]),
-    ("Teacher, oracle alignment (landmarks of the unmasked original)",
-     ["maskface eval lfw --data ../shared/data -m dlib_resnet_v1 -s M-U -s M-M --oracle-alignment --no-mask-robust "
-      "--out docs/results/lfw-dlib_resnet_v1"],
-     ["lfw-dlib_resnet_v1/M-U-oracle", "lfw-dlib_resnet_v1/M-M-oracle"]),
-    ("Teacher, mask-robust front end (cascade), realistic alignment",
-     ["maskface eval lfw --data ../shared/data -m dlib_resnet_v1 -s U-U -s M-U -s M-M --identification "
-      "--out docs/results/lfw-dlib_resnet_v1-robust"],
+      "--detector hog --out docs/results/lfw-dlib_resnet_v1-robust  # front end v5"],
      ["lfw-dlib_resnet_v1-robust/U-U", "lfw-dlib_resnet_v1-robust/M-U", "lfw-dlib_resnet_v1-robust/M-M"]),
     ("maskface_v1 against the teacher: held-out folds 6-10, front end v5",
      [f"maskface eval lfw --data ../shared/data --folds 6-10 -m {model} -s M-U -s M-M "
-      f"--out docs/results/v{MEASURED_VERSION}-folds6-10-{model}" for model in ("dlib_resnet_v1", "maskface_v1")],
-     [f"v{MEASURED_VERSION}-folds6-10-{model}/{scenario}" for model in ("dlib_resnet_v1", "maskface_v1")
+      f"--out docs/results/v5-folds6-10-{model}  # front end v5" for model in ("dlib_resnet_v1", "maskface_v1")],
+     [f"v5-folds6-10-{model}/{scenario}" for model in ("dlib_resnet_v1", "maskface_v1")
       for scenario in ("M-U", "M-M")]),
 ]
 #: What the held-out section measures (the other sections explain themselves).
@@ -95,24 +96,41 @@ def _run_table(runs: list[str]) -> list[str]:
 
 def _run_sections() -> list[str]:
     lines = []
-    for title, commands, runs in RUN_SECTIONS:
+    for title, commands, listed in RUN_SECTIONS:
+        runs = [run for run in listed if (RUNS / run / "report.json").is_file()]
+        missing = [f"`{run}`" for run in listed if run not in runs]
         reports = [json.loads((RUNS / run / "report.json").read_text()) for run in runs]
         intro = [HELD_OUT_TEXT, ""] if title.startswith("maskface_v1") else []
         command = [f"`{commands[0]}`"] if len(commands) == 1 else ["```bash", *commands, "```"]
         lines += [f"## {title}", "", *intro, *command, "", *_version_note(reports), *_run_table(runs)]
-        ident = RUNS / runs[0].split("/")[0] / "identification.json"
-        if ident.is_file() and not runs[0].endswith("-oracle"):
-            data = json.loads(ident.read_text())
-            lines += ["", f"Identification (unmasked gallery of {data['gallery']} people, {data['probes']} masked "
-                          f"probes, LFW people with at least 2 images): **rank-1 {data['rank1']:.2%}**, "
-                          f"rank-5 {data['rank5']:.2%}, {data['failures']} failed images."]
+        if missing:
+            lines += ["", f"Not yet measured: {', '.join(missing)}."]
+        lines += _identification_lines(runs)
         lines.append("")
     return lines
 
 
+def _identification_lines(runs: list[str]) -> list[str]:
+    """Masked-probe identification of each run folder of a realistic-alignment section, where it was measured."""
+    folders = list(dict.fromkeys(run.split("/")[0] for run in runs if not run.endswith("-oracle")))
+    found = [(f, json.loads((RUNS / f / "identification.json").read_text())) for f in folders
+             if (RUNS / f / "identification.json").is_file()]
+    if not found:
+        return []
+    first = found[0][1]
+    lines = ["", f"Identification: an unmasked gallery of {first['gallery']} people (LFW people with at least 2 "
+                 f"images), {first['probes']} masked probes (realistic alignment).", "",
+             "| run | rank-1 | rank-5 | failed images |", "|---|---:|---:|---:|"]
+    for folder, data in found:
+        lines.append(f"| `{data['model']}` ({folder}) | **{data['rank1']:.2%}** | {data['rank5']:.2%} | "
+                     f"{data['failures']} |")
+    return lines
+
+
 def _held_out_table() -> list[str]:
-    """The mask-robust front end trained on LFW people of folds 1-8: compare both front ends on folds 9-10 alone."""
-    runs = {"standard front end": "lfw-dlib_resnet_v1", "mask-robust cascade": "lfw-dlib_resnet_v1-robust"}
+    """v5's mask-robust cascade trained on LFW people of folds 1-8: compare it with YuNet on folds 9-10 alone."""
+    runs = {f"front end v{PIPELINE_VERSION} (YuNet)": "lfw-dlib_resnet_v1",
+            "front end v5 (HOG cascade)": "lfw-dlib_resnet_v1-robust"}
     rows = []
     for scenario in ("U-U", "M-U", "M-M"):
         cells = []
@@ -121,9 +139,10 @@ def _held_out_table() -> list[str]:
             cells.append(f"{(folds[9] + folds[10]) / 2:.2%}")
         rows.append(f"| {scenario} | " + " | ".join(cells) + " |")
     return ["## Held-out folds only", "",
-            "The mask-robust front end was trained on LFW people of View 2 folds 1-8 (with masks drawn the same way "
-            "as the test masks), so its gain is checked on folds 9-10 alone: mean accuracy of those two folds, "
-            "thresholds as above.", "", "| scenario | " + " | ".join(runs) + " |", "|---|---:|---:|", *rows, ""]
+            "Front end v5's mask-robust cascade was trained on LFW people of View 2 folds 1-8 (with masks drawn the "
+            "same way as the test masks), so the two front ends are also compared on folds 9-10 alone (YuNet "
+            "trained on no LFW photo): the teacher's mean accuracy of those two folds, thresholds as above.", "",
+            "| scenario | " + " | ".join(runs) + " |", "|---|---:|---:|", *rows, ""]
 
 
 def _deocclusion_rows() -> tuple[dict, list[str], str]:
@@ -267,10 +286,16 @@ UNKEPT_FRONT_ENDS = {
 KEPT_FRONT_ENDS = {
     2: {"full": "crossfit-teacher", "teacher": "lfw-folds6-10-dlib_resnet_v1",
         "maskface_v1": "lfw-folds6-10-maskface_v1"},
-    MEASURED_VERSION: {"full": "lfw-dlib_resnet_v1-robust",
-                       "teacher": f"v{MEASURED_VERSION}-folds6-10-dlib_resnet_v1",
-                       "maskface_v1": f"v{MEASURED_VERSION}-folds6-10-maskface_v1"},
+    5: {"full": "lfw-dlib_resnet_v1-robust", "teacher": "v5-folds6-10-dlib_resnet_v1",
+        "maskface_v1": "v5-folds6-10-maskface_v1"},
+    6: {"full": "lfw-dlib_resnet_v1", "teacher": "v6-folds6-10-dlib_resnet_v1",
+        "maskface_v1": "v6-folds6-10-maskface_v1"},
 }
+
+
+def _pair(rates: tuple[float, float] | None) -> str:
+    """``M-U / M-M`` accuracies of a run pair, or a dash where the runs were not made."""
+    return "not measured" if rates is None else f"{rates[0]:.2%} / {rates[1]:.2%}"
 
 
 def _front_end_history() -> list[str]:
@@ -281,13 +306,12 @@ def _front_end_history() -> list[str]:
             mu, mm = (_report(runs["full"], s) for s in ("M-U", "M-M"))
             full = (mu["accuracy_mean"], mm["accuracy_mean"], mu["detectors"]["a"].get("center", 0))
             half = {m: tuple(_report(runs[m], s)["accuracy_mean"] for s in ("M-U", "M-M"))
-                    for m in ("teacher", "maskface_v1")}
+                    if (RUNS / runs[m]).is_dir() else None for m in ("teacher", "maskface_v1")}
         else:
             full, half = UNKEPT_FRONT_ENDS[version]["full"], UNKEPT_FRONT_ENDS[version]
         name = f"**v{version}** (current)" if version == PIPELINE_VERSION else f"v{version}"
         rows.append(f"| {name} | {change} | {full[0]:.2%} / {full[1]:.2%} | {full[2]} | "
-                    f"{half['teacher'][0]:.2%} / {half['teacher'][1]:.2%} | "
-                    f"{half['maskface_v1'][0]:.2%} / {half['maskface_v1'][1]:.2%} |")
+                    f"{_pair(half['teacher'])} | {_pair(half['maskface_v1'])} |")
     return ["## Front-end versions", "",
             "Every report.json records the version of the face front end that found and aligned its faces (reports "
             "without the field were made with v2), and `maskface eval pool` refuses to pool runs of different "
@@ -295,7 +319,9 @@ def _front_end_history() -> list[str]:
             "detector on LFW photos the front end never trained on ([selection](results/masked-detector-selection.md),"
             " [model card](models.md#the-mask-robust-front-end-shipped-in-maskfaceweights)), and v5 keeps v4's "
             "models (of the 6,000 masked photos of side a, 5 now keep HOG's face at the centre where v4 chose a "
-            "masked-face box nearer to it). Accuracy on masked LFW by version (realistic alignment; v3 and v4 runs "
+            "masked-face box nearer to it). v6 (2026-12-07) replaces dlib's HOG by YuNet for every face, masked or "
+            "not; the masked-face detector and landmark model stay available with `--detector hog`. Accuracy on "
+            "masked LFW by version (realistic alignment; v3 and v4 runs "
             "were not kept, their figures are those measured when each was current):", "",
             "| front end | what changed | teacher, all 6,000 pairs: M-U / M-M | masked photos left to the "
             "centre-box fallback | held-out half (folds 6-10), teacher: M-U / M-M | the same, maskface_v1 |",
@@ -308,7 +334,7 @@ def _front_end_history() -> list[str]:
 
 
 #: Runs drawn in the ROC/DET plot of docs/results/all: every run of the single-run tables.
-PLOTTED = [run for _, _, runs in RUN_SECTIONS for run in runs]
+PLOTTED = [run for _, _, runs in RUN_SECTIONS for run in runs if (RUNS / run / "report.json").is_file()]
 
 
 def results_page() -> str:
@@ -336,27 +362,34 @@ def results_page() -> str:
 
 
 def _frontend_table() -> list[str]:
-    """The model card's table of the mask-robust front end (``maskface eval frontend``)."""
+    """The model card's table of the front ends (``maskface eval frontend``): dlib's standard one, front end v5's
+    mask-robust HOG cascade, and the default (YuNet)."""
     data = json.loads((RUNS / "frontend.json").read_text())
     s, real = data["synthetic_lfw"], data["real"]
     found = s["cascade_detectors"]
     hog = sum(v for k, v in found.items() if k.startswith("hog"))
     masked = sum(v for k, v in found.items() if k.startswith("masked-hog"))
+    missed = {"cascade": found.get("none", 0), "frontend": s["frontend_detectors"].get("none", 0)}
     folds = f"{s['folds'][0]}-{s['folds'][-1]}"
-    return ["| | dlib standard (HOG, 5-point model) | maskface cascade |", "|---|---:|---:|",
+
+    def share(count: int) -> str:
+        return f"{count} ({_pct(count / real['photos'], 0)})"
+
+    return ["| | dlib standard (HOG, 5-point model) | v5: HOG + masked-face cascade | **default: YuNet** |",
+            "|---|---:|---:|---:|",
             f"| synthetic masked LFW, held-out folds {folds} ({s['photos']} photos, mask seed {s['seed']}): "
-            f"detection rate | {_pct(s['detection_rate_hog'], 1)} | **{_pct(s['detection_rate_cascade'])}** "
-            f"({hog} by HOG, {masked} by the masked-face detector; {found.get('none', 0)} missed) |",
+            f"detection rate | {_pct(s['detection_rate_hog'], 1)} | {_pct(s['detection_rate_cascade'])} "
+            f"({hog} by HOG, {masked} by the masked-face detector; {missed['cascade']} missed) | "
+            f"**{_pct(s['detection_rate_frontend'])}** ({missed['frontend']} missed) |",
             "| same photos, 5-point NME (mean error / inter-ocular distance, boxes from the labels) | "
-            f"{_pct(s['nme_standard_5pt'])} | **{_pct(s['nme_masked_5pt'])}** |",
+            f"{_pct(s['nme_standard_5pt'])} | {_pct(s['nme_masked_5pt'])} (masked-face landmark model) | |",
             "| mask classifier accuracy, a clean and a masked chip of each photo | | "
-            f"{_pct(s['mask_classifier_accuracy'], 1)} |",
+            f"{_pct(s['mask_classifier_accuracy'], 1)} | (the same classifier) |",
             f"| real masked photos, `rwmfd/` ({real['photos']:,} photos, no labels): photos with a face found | "
-            f"{real['found_hog']} ({_pct(real['found_hog'] / real['photos'], 0)}) | "
-            f"**{real['found_cascade']} ({_pct(real['found_cascade'] / real['photos'], 0)})** |",
-            "| the same: faces found / of them called masked by the classifier | | "
-            f"{real['cascade_faces']:,} / {real['cascade_masked_faces']} "
-            f"({_pct(real['cascade_masked_faces'] / real['cascade_faces'], 0)}) |"]
+            f"{share(real['found_hog'])} | {share(real['found_cascade'])} | **{share(real['found_frontend'])}** |",
+            "| the same: faces found / of them called masked by the classifier | | | "
+            f"{real['frontend_faces']:,} / {real['frontend_masked_faces']:,} "
+            f"({_pct(real['frontend_masked_faces'] / real['frontend_faces'], 0)}) |"]
 
 
 def _model_card_crossfit() -> list[str]:
@@ -391,10 +424,33 @@ def _model_card_crossfit() -> list[str]:
     return lines
 
 
+def _recogniser_table() -> list[str]:
+    """The model card's comparison of the recognisers on the default front end: full LFW View 2, accuracy / EER /
+    FNMR at FMR 1e-3 per scenario, realistic and oracle alignment, and masked-probe rank-1."""
+
+    def cell(model: str, scenario: str) -> str:
+        path = RUNS / f"lfw-{model}" / scenario / "report.json"
+        if not path.is_file():
+            return "not measured"
+        r = json.loads(path.read_text())
+        return f"{_pct(r['accuracy_mean'])} / {_pct(r['eer'])} / {_pct(r['fnmr_at_fmr_1e-3'])}"
+
+    lines = ["| recogniser | U-U | M-U | M-M | M-U, oracle | M-M, oracle | masked-probe rank-1 |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for model in RECOGNISERS:
+        ident = RUNS / f"lfw-{model}" / "identification.json"
+        rank1 = f"{json.loads(ident.read_text())['rank1']:.2%}" if ident.is_file() else "not measured"
+        cells = [cell(model, s) for s in ("U-U", "M-U", "M-M", "M-U-oracle", "M-M-oracle")] + [rank1]
+        name = f"**`{model}`** (default)" if model == DEFAULT_MODEL else f"`{model}`"
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def model_card_blocks() -> dict[str, str]:
     """The generated blocks of ``docs/models.md``, by name."""
     _, deocclusion, estimator = _deocclusion_rows()
-    return {"frontend": "\n".join(_frontend_table()),
+    return {"recognisers": "\n".join(_recogniser_table()),
+            "frontend": "\n".join(_frontend_table()),
             "deocclusion": "\n".join([*deocclusion, "", estimator]),
             "crossfit": "\n".join(_model_card_crossfit())}
 

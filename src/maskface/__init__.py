@@ -29,12 +29,13 @@ def load(model: str = DEFAULT_MODEL, device: str | None = None, face: FaceConfig
          threshold: float | None = None) -> Recognizer:
     """A ready :class:`Recognizer`: ``maskface.load().verify("a.jpg", "b.jpg")``.
 
-    - ``model``: a registered recogniser (``maskface models`` lists them; default ``maskface_v1``, the mask-aware
-      one), ``name=checkpoint`` for trained weights, or a path to an ``.onnx`` face embedder.
+    - ``model``: a registered recogniser (``maskface models`` lists them; default ``omz_sface_ensemble``, the best
+      measured), ``name=checkpoint`` for trained weights, or a path to an ``.onnx`` face embedder.
     - ``device``: ``"cpu"``, ``"cuda"``, ``"cuda:1"``...; by default CUDA when present, else the CPU.
     - ``face``: how faces are found and which one is used (:class:`FaceConfig`); its chip geometry is always set
       to what the model wants.
-    - ``threshold``: a fixed decision threshold for every pair, instead of the model's calibrated one(s).
+    - ``threshold``: a fixed decision threshold for every pair, instead of the model's calibrated ones (one per
+      pair type, U-U, M-U and M-M, where the model ships them).
     """
     from maskface.apps.recognizer import load as load_recognizer
 

@@ -26,6 +26,7 @@ from maskface.errors import MaskfaceError
 from maskface.face.pipeline import Face, FaceConfig, FacePipeline
 from maskface.io.inputs import ImageInput, as_rgb, input_name
 from maskface.models.embedder import Embedder, compare, is_same, load_embedder, same_decisions, score_matrix
+from maskface.models.pair_thresholds import pair_type, shipped_pair_thresholds
 
 if TYPE_CHECKING:
     from maskface.models.mask_aware import MaskAwareRecognizer
@@ -39,8 +40,9 @@ OnError = Literal["raise", "skip"]
 
 @dataclass
 class Verification:
-    """The answer to 'same person?': the score, the threshold it was held to, and the decision. ``completed``
-    says, for a mask-aware model, which faces it judged masked and completed before embedding."""
+    """The answer to 'same person?': the score, the threshold it was held to, and the decision. ``pair_type``
+    ("U-U", "M-U" or "M-M") chose the threshold; ``completed`` says, for a mask-aware model, which faces it judged
+    masked and completed before embedding."""
 
     score: float
     threshold: float
@@ -48,10 +50,12 @@ class Verification:
     metric: str
     faces: tuple[Face, Face]
     completed: tuple[bool, bool] | None = None
+    pair_type: str = "U-U"
 
     def to_dict(self) -> dict:
         answer = {"score": self.score, "threshold": self.threshold, "same": self.same, "metric": self.metric,
-                  "masked": [f.masked for f in self.faces], "detectors": [f.detector for f in self.faces]}
+                  "pair_type": self.pair_type, "masked": [f.masked for f in self.faces],
+                  "detectors": [f.detector for f in self.faces]}
         if self.completed is not None:
             answer["completed"] = list(self.completed)
         return answer
@@ -81,8 +85,11 @@ def is_several(images: object) -> bool:
 class Recognizer:
     """Face front end plus embedder; the chip geometry always follows what the embedder was trained on."""
 
-    def __init__(self, embedder: Embedder, face: FaceConfig | None = None, threshold: float | None = None):
+    def __init__(self, embedder: Embedder, face: FaceConfig | None = None, threshold: float | None = None,
+                 pair_thresholds: dict[str, float] | None = None):
         self.embedder = embedder
+        #: calibrated U-U / M-U / M-M thresholds of a plain model (a mask-aware model carries its own)
+        self.pair_thresholds = pair_thresholds
         self.face_config = embedder.face_config(face or FaceConfig())
         self.pipeline = FacePipeline(self.face_config)
         self.threshold = embedder.spec.threshold if threshold is None else threshold
@@ -122,14 +129,15 @@ class Recognizer:
     # -- comparison ----------------------------------------------------------------------------------------------
     def verify(self, a: ImageLike, b: ImageLike, *, bgr: bool = False,
                float_range: tuple[float, float] | None = None) -> Verification:
-        """Whether the faces of two images are the same person. A mask-aware model holds the pair to the threshold
-        calibrated for its type (both faces unmasked, one or both completed), unless ``load(threshold=...)`` fixed
-        one."""
+        """Whether the faces of two images are the same person, held to the threshold calibrated for the pair's type
+        (:meth:`pair_threshold`) unless ``load(threshold=...)`` fixed one."""
         faces = (self.face(a, bgr=bgr, float_range=float_range), self.face(b, bgr=bgr, float_range=float_range))
         emb, completed = self._embed_reporting_completion(np.stack([f.chip for f in faces]))
         score = float(compare(emb[0], emb[1], self.metric)[0])
-        threshold = self.threshold if completed is None else self.pair_threshold(*completed)
-        return Verification(score, threshold, is_same(score, threshold, self.metric), self.metric, faces, completed)
+        flags = self.pair_flags(list(faces), completed)
+        threshold = self.pair_threshold(*flags)
+        return Verification(score, threshold, is_same(score, threshold, self.metric), self.metric, faces, completed,
+                            pair_type(*flags))
 
     def compare(self, a: ImageLike | Images, b: ImageLike | Images, *, bgr: bool = False,
                 float_range: tuple[float, float] | None = None, on_error: OnError = "raise") -> Comparison:
@@ -142,20 +150,35 @@ class Recognizer:
         vectors, completed = self._embed_faces(side_a + side_b)
         split = len(side_a)
         scores = score_matrix(vectors[:split], vectors[split:], self.metric)
-        if completed is None:
-            thresholds = np.full(scores.shape, self.threshold)
-        else:  # the four pair types' thresholds, indexed by (a completed, b completed)
-            table = np.array([[self.pair_threshold(x, y) for y in (False, True)] for x in (False, True)])
+        flags = self.pair_flags(side_a + side_b, completed)
+        # the four pair types' thresholds, indexed by (a counts as masked, b counts as masked)
+        table = np.array([[self.pair_threshold(x, y) for y in (False, True)] for x in (False, True)])
+        thresholds = table[np.ix_(flags[:split].astype(int), flags[split:].astype(int))]
+        if completed is not None:
             completed = (completed[:split], completed[split:])
-            thresholds = table[np.ix_(completed[0].astype(int), completed[1].astype(int))]
         return Comparison(scores, thresholds, same_decisions(scores, thresholds, self.metric), self.metric,
                           completed)
 
-    def pair_threshold(self, completed_a: bool, completed_b: bool) -> float:
-        """The threshold for a pair of faces a mask-aware model did (or did not) complete: the one calibrated for
-        that pair type, else the model's own; a threshold given to ``load`` always wins."""
+    def pair_flags(self, faces: Sequence[Face | None], completed: Sequence[bool] | None = None) -> np.ndarray:
+        """Whether each face counts as masked when choosing a pair's threshold: for a mask-aware model, whether it
+        completed the face (``completed``); for any other model, the front end's mask call. False for None."""
+        if completed is not None:
+            return np.asarray(completed, bool)
+        return np.array([face is not None and bool(face.masked) for face in faces], bool)
+
+    def pair_threshold(self, masked_a: bool, masked_b: bool) -> float:
+        """The threshold for a pair whose faces do or do not count as masked (:meth:`pair_flags`): the one
+        calibrated for that pair type (a mask-aware model's own, or a plain model's shipped table), else the
+        model's single threshold; a threshold given to ``load`` always wins."""
+        if self.fixed_threshold:
+            return self.threshold
         module = self._mask_aware
-        calibrated = None if module is None or self.fixed_threshold else module.threshold(completed_a, completed_b)
+        if module is not None:
+            calibrated = module.threshold(masked_a, masked_b)
+        elif self.pair_thresholds is not None:
+            calibrated = self.pair_thresholds[pair_type(masked_a, masked_b)]
+        else:
+            calibrated = None
         return self.threshold if calibrated is None else calibrated
 
     # -- internals -----------------------------------------------------------------------------------------------
@@ -222,4 +245,6 @@ class Recognizer:
 def load(model: str = DEFAULT_MODEL, device: str | None = None, face: FaceConfig | None = None,
          threshold: float | None = None) -> Recognizer:
     """A ready recogniser; the parameters are documented at :func:`maskface.load`, which hands over to this."""
-    return Recognizer(load_embedder(model, device=device), face, threshold)
+    # shipped thresholds belong to the shipped weights: not to ``name=checkpoint`` or an ONNX file
+    pair_thresholds = None if "=" in model else shipped_pair_thresholds(model)
+    return Recognizer(load_embedder(model, device=device), face, threshold, pair_thresholds)

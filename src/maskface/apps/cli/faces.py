@@ -132,7 +132,8 @@ def verify(a: Annotated[Path, typer.Argument(help="First image.")],
     masks = ", ".join(f"{name} {'masked' if f.masked else 'unmasked' if f.masked is False else 'mask unknown'}"
                       + (" and completed" if result.completed and result.completed[i] else "")
                       for i, (name, f) in enumerate(zip(("A", "B"), result.faces)))
-    out.print(f"{kind} {result.score:.4f} {held} threshold {result.threshold:.4f}: {verdict} ({masks})")
+    out.print(f"{kind} {result.score:.4f} {held} {result.pair_type} threshold {result.threshold:.4f}: {verdict} "
+              f"({masks})")
 
 
 @app.command()

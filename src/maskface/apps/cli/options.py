@@ -191,7 +191,7 @@ DataOpt = Annotated[Path | None, typer.Option(help="Folder holding lfw/ (default
 LfwDataOpt = Annotated[Path | None, typer.Option(help="LFW folder, or a folder holding lfw/ "
                                                       "(default: $MASKFACE_DATA).")]
 ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Registered name, NAME=CHECKPOINT, or an .onnx file "
-                                       f"(default: {DEFAULT_MODEL}, the mask-aware recogniser).")]
+                                       f"(default: {DEFAULT_MODEL}).")]
 DeoccluderOpt = Annotated[str, typer.Option("--model", "-m", help="Registered de-occlusion model.")]
 DeviceOpt = Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1 ... (default: CUDA when present).",
                                                 callback=check_device)]
