@@ -83,9 +83,12 @@ def serve(gallery: GalleryOpt = None, keys: KeysOpt = None,
 def keys_create(name: Annotated[str, typer.Argument(help="Who or what the key is for.")],
                 scope: Annotated[list[Scope], typer.Option("--scope", "-s", help="read (verify, embed, identify) "
                                                            "and/or write (enrol, delete); repeat for both.")],
-                keys: KeysOpt = None, gallery: GalleryOpt = None) -> None:
+                keys: KeysOpt = None, gallery: GalleryOpt = None,
+                rate: Annotated[float | None, typer.Option(help="This key's own requests per second (0: no limit; "
+                                                           "default: the server's --rate).", min=0, callback=finite)]
+                = None) -> None:
     """Create a key and print it once (only its hash is stored)."""
-    token, record = keys_file(keys, gallery).create(name, [s.value for s in scope])
+    token, record = keys_file(keys, gallery).create(name, [s.value for s in scope], rate)
     out.print(token)
     typer.echo(f"key {record.id} ({', '.join(record.scopes)}) for {shown(record.name)}: shown once, keep it",
                err=True)

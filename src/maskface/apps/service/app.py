@@ -115,7 +115,7 @@ def create_app(settings: ServiceSettings, loader: Callable[[ServiceSettings, Ser
 
         return check
 
-    read, write = Depends(scope("read")), Depends(scope("write"))
+    read = Depends(scope("read"))
 
     async def form_of(request: Request) -> Form:
         problems_counter = state.metrics.refusals

@@ -21,6 +21,7 @@ class Caller:
     key_id: str
     name: str
     scopes: tuple[str, ...]
+    rate: float | None = None
 
 
 def presented_key(request: Request) -> str | None:
@@ -52,16 +53,17 @@ class Authenticator:
         stored = self.keys.check(key)
         if stored is None:
             raise ApiError(401, "unauthorized", "unknown or revoked API key", challenge)
-        return Caller(stored.id, stored.name, stored.scopes)
+        return Caller(stored.id, stored.name, stored.scopes, stored.rate)
 
     def require(self, request: Request, scope: str) -> Caller:
         """The caller, if its key has ``scope`` and is within its rate; else 401, 403 or 429."""
         caller = self.identify(request)
         if scope not in caller.scopes:
             raise ApiError(403, "forbidden", f"this key lacks the {scope!r} scope (it has: {', '.join(caller.scopes)})")
-        wait = self.limiter.take(caller.key_id)
+        wait = self.limiter.take(caller.key_id, caller.rate)
         if wait > 0:
-            raise ApiError(429, "rate_limited", f"rate limit of {self.limiter.rate:g} requests/s for this key; retry "
+            rate = self.limiter.rate if caller.rate is None else caller.rate
+            raise ApiError(429, "rate_limited", f"rate limit of {rate:g} requests/s for this key; retry "
                                                 f"in {wait:.2f} s", {"Retry-After": str(max(1, round(wait + 0.5)))})
         request.state.caller = caller
         return caller

@@ -43,10 +43,22 @@ class ApiKey:
     scopes: tuple[str, ...]
     sha256: str
     created: float
+    #: this key's own rate limit (requests per second; 0: none), None: the server's
+    rate: float | None = None
 
     def public(self) -> dict:
         """What ``keys list`` shows: everything but the hash."""
-        return {"id": self.id, "name": self.name, "scopes": list(self.scopes), "created": self.created}
+        return {"id": self.id, "name": self.name, "scopes": list(self.scopes), "created": self.created,
+                "rate": self.rate}
+
+
+def _rate(value: object) -> float | None:
+    if value is None:
+        return None
+    rate = float(value)
+    if not rate >= 0:
+        raise ValueError(f"rate {value!r}")
+    return rate
 
 
 def hash_key(key: str) -> str:
@@ -80,7 +92,7 @@ class KeysFile:
         try:
             rows = json.loads(text)["keys"]
             return {row["id"]: ApiKey(row["id"], row["name"], tuple(row["scopes"]), row["sha256"],
-                                      float(row["created"])) for row in rows}
+                                      float(row["created"]), _rate(row.get("rate"))) for row in rows}
         except (ValueError, KeyError, TypeError) as exc:
             raise KeysFileError(self.path, f"not a maskface keys file ({type(exc).__name__}: {exc})") from None
 
@@ -123,8 +135,12 @@ class KeysFile:
             atomic_write_text(self.path, json.dumps({"keys": rows}, indent=1) + "\n")
             os.chmod(self.path, 0o600)
 
-    def create(self, name: str, scopes: list[str] | tuple[str, ...]) -> tuple[str, ApiKey]:
-        """A new key: returns the key (shown once, never stored) and its stored record."""
+    def create(self, name: str, scopes: list[str] | tuple[str, ...], rate: float | None = None
+               ) -> tuple[str, ApiKey]:
+        """A new key: returns the key (shown once, never stored) and its stored record. ``rate``: its own
+        requests per second (0: unlimited), instead of the server's."""
+        if rate is not None and not (rate >= 0 and rate < float("inf")):
+            raise KeysFileError(self.path, f"a key's rate must be a finite number >= 0, not {rate}")
         unknown = sorted(set(scopes) - set(SCOPES))
         if unknown or not scopes:
             raise KeysFileError(self.path, f"scopes must be among {', '.join(SCOPES)}, not {unknown or 'none'}")
@@ -135,7 +151,7 @@ class KeysFile:
             while ident in keys:
                 ident = secrets.token_hex(6)
             token = f"{PREFIX}_{ident}_{secrets.token_urlsafe(32)}"
-            record = ApiKey(ident, name, tuple(s for s in SCOPES if s in scopes), hash_key(token), time.time())
+            record = ApiKey(ident, name, tuple(s for s in SCOPES if s in scopes), hash_key(token), time.time(), rate)
             keys[ident] = record
         return token, record
 

@@ -18,6 +18,8 @@ SECURITY_HEADERS = [
     (b"content-security-policy", b"default-src 'self'; img-src 'self' data: blob:; script-src 'self'; "
                                   b"style-src 'self'; frame-ancestors 'none'"),
 ]
+#: request headers a request may carry in all (h11 caps one incomplete read at 16 KiB, not a whole header block)
+MAX_HEADER_BYTES = 16 * 1024
 #: the OpenAPI page loads its viewer from a CDN, so it gets no CSP of ours
 DOCS_PATHS = ("/docs", "/docs/oauth2-redirect", "/redoc")
 
@@ -43,6 +45,14 @@ class ServiceMiddleware:
                 message = {**message, "headers": headers}
             await send(message)
 
+        size = sum(len(name) + len(value) + 4 for name, value in scope.get("headers", ()))
+        if size > MAX_HEADER_BYTES:
+            self.metrics.refusals.labels("headers_too_large").inc()
+            response = error_response(431, "headers_too_large", f"the request's headers ({size} bytes) exceed the "
+                                                                f"limit of {MAX_HEADER_BYTES} bytes")
+            await response(scope, receive, send_with_headers)
+            self.metrics.requests.labels("unmatched", "431").inc()
+            return
         try:
             async with asyncio.timeout(self.timeout):
                 await self.app(scope, receive, send_with_headers)

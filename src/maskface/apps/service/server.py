@@ -1,6 +1,7 @@
 """Running the app under uvicorn: one process, or several (``--workers``), each loading the model and holding
-its own batching queue and rate limits. Connection limits that no route sees are set here: request headers are
-capped at 16 KiB (h11 answers 400 beyond), idle connections close after 5 s, and the ``Server`` header is off."""
+its own batching queue and rate limits. Connection limits that no route sees are set here: an incomplete header
+block may grow to 16 KiB (h11 answers 400 beyond; the app answers 431 to a complete one above 16 KiB), idle
+connections close after 5 s, and the ``Server`` header is off."""
 
 from __future__ import annotations
 
