@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
@@ -18,7 +19,6 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from maskface.apps.service import problems
 from maskface.apps.service.auth import Authenticator, Caller
 from maskface.apps.service.batcher import Overloaded
-from maskface.apps.service.engine import Engine
 from maskface.apps.service.keys import KeysFile
 from maskface.apps.service.metrics import ServiceMetrics
 from maskface.apps.service.middleware import ServiceMiddleware
@@ -26,6 +26,9 @@ from maskface.apps.service.problems import ApiError
 from maskface.apps.service.ratelimit import RateLimiter
 from maskface.apps.service.settings import ServiceSettings, default_keys_path
 from maskface.apps.service.uploads import Form, parse_form, read_body
+
+if TYPE_CHECKING:  # the engine imports torch: loaded on the start-up thread, so /healthz answers at once
+    from maskface.apps.service.engine import Engine
 
 log = logging.getLogger("maskface.service")
 
@@ -66,6 +69,7 @@ class State:
 def load_engine(settings: ServiceSettings, metrics: ServiceMetrics) -> Engine:
     """The recogniser loaded and warmed up (on a thread: it takes seconds)."""
     from maskface.apps.recognizer import load
+    from maskface.apps.service.engine import Engine
 
     engine = Engine(settings, load(settings.model, device=settings.device), metrics.on_batch)
     engine.warm_up()
