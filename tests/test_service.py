@@ -19,22 +19,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from service_server import start_server
+from service_server import SERVICE_KEYS, start_server
 
 pytestmark = pytest.mark.slow
 
-LIMIT_ARGS = ["--max-upload-mb", "2", "--max-megapixels", "4", "--max-images", "4", "--timeout", "6",
-              "--rate", "20", "--burst", "40"]
-KEYS = {"reader": (["read"], None), "writer": (["write"], None), "admin": (["read", "write"], None),
-        "corpus": (["read", "write"], 0.0), "slow": (["read"], 1.0), "batch": (["read"], 0.0),
-        "revoked": (["read"], None)}
+KEYS = SERVICE_KEYS
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory, lfw_root):
-    server = start_server(tmp_path_factory.mktemp("service"), LIMIT_ARGS, KEYS)
-    yield server
-    server.stop()
+def server(service_server):
+    return service_server
 
 
 @pytest.fixture(scope="module")
@@ -44,20 +38,8 @@ def client(server):
 
 
 @pytest.fixture(scope="module")
-def photos(lfw_root) -> dict[str, bytes]:
-    """Two photos of one person, one of another, and the first with a synthetic surgical mask (PNG)."""
-    from maskface.face.pipeline import FacePipeline
-    from maskface.io.images import load_image
-    from maskface.masks.synth import MaskSynthesizer
-
-    first = lfw_root / "Aaron_Peirsol" / "Aaron_Peirsol_0001.jpg"
-    image = load_image(first)
-    face = FacePipeline().align(image)
-    masked = MaskSynthesizer(seed=7, mask_type="surgical")(image, face.landmarks, key="service").image
-    buffer = io.BytesIO()
-    Image.fromarray(masked).save(buffer, "PNG")
-    return {"a1": first.read_bytes(), "a2": (lfw_root / "Aaron_Peirsol" / "Aaron_Peirsol_0002.jpg").read_bytes(),
-            "b1": (lfw_root / "Aaron_Eckhart" / "Aaron_Eckhart_0001.jpg").read_bytes(), "a1_masked": buffer.getvalue()}
+def photos(service_photos) -> dict[str, bytes]:
+    return {name: path.read_bytes() for name, path in service_photos.items()}
 
 
 @pytest.fixture(scope="module")
