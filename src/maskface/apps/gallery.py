@@ -384,8 +384,13 @@ def pair_flag(masked: bool | None, completed: bool | None) -> bool:
 
 def embed_faces(recognizer: Recognizer, faces: list[Face]) -> tuple[np.ndarray, list[bool | None]]:
     """Embeddings of aligned faces and, per face, whether a mask-aware model completed it (None for others)."""
-    vectors, completed = recognizer._embed_faces(faces)
-    flags = [None] * len(faces) if completed is None else [bool(c) for c in completed]
+    return embed_chips(recognizer, np.stack([face.chip for face in faces]))
+
+
+def embed_chips(recognizer: Recognizer, chips: np.ndarray) -> tuple[np.ndarray, list[bool | None]]:
+    """Embeddings of chips cut as the recogniser wants them, and which ones a mask-aware model completed."""
+    vectors, completed = recognizer._embed_reporting_completion(chips)
+    flags = [None] * len(chips) if completed is None else [bool(c) for c in completed]
     return vectors, flags
 
 
