@@ -115,6 +115,7 @@ def service_server(tmp_path_factory, lfw_root):
     """One real ``maskface serve`` on loopback for every service test, with small limits (each quick to reach)."""
     from service_server import SERVICE_ARGS, SERVICE_KEYS, start_server
 
-    server = start_server(tmp_path_factory.mktemp("service"), SERVICE_ARGS, SERVICE_KEYS)
+    root = tmp_path_factory.mktemp("service")
+    server = start_server(root, SERVICE_ARGS, SERVICE_KEYS, gallery=str(root / "gallery.db"))
     yield server
     server.stop()

@@ -58,9 +58,10 @@ class Server:
 
 
 def start_server(root: Path, args: list[str], keys: dict[str, tuple[list[str], float | None]] | None = None,
-                 wait_ready: float = 240.0, env: dict[str, str] | None = None) -> Server:
-    """``maskface serve ARGS --port P --keys ROOT/keys.json`` with the keys named in ``keys`` (name -> (scopes,
-    own rate)) created first; returns once ``/readyz`` says ready (``wait_ready=0``: once it listens)."""
+                 wait_ready: float = 240.0, env: dict[str, str] | None = None, gallery: str | None = None) -> Server:
+    """``maskface serve ARGS --port P --keys ROOT/keys.json [--gallery GALLERY]`` with the keys named in ``keys``
+    (name -> (scopes, own rate)) created first; returns once ``/readyz`` says ready (``wait_ready=0``: once it
+    listens)."""
     from maskface.apps.service.keys import KeysFile
 
     root.mkdir(parents=True, exist_ok=True)
@@ -73,6 +74,8 @@ def start_server(root: Path, args: list[str], keys: dict[str, tuple[list[str], f
     log = root / "server.log"
     environment = {**os.environ, "TMPDIR": str(tmpdir), **(env or {})}
     command = [sys.executable, "-m", "maskface", "serve", "--port", str(port), "--keys", str(keys_path), *args]
+    if gallery is not None:
+        command += ["--gallery", gallery]
     with open(log, "wb") as handle:
         process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, env=environment, cwd=root)
     server = Server(f"http://127.0.0.1:{port}", port, process, log, tmpdir, keys_path, tokens)

@@ -69,15 +69,19 @@ def test_health_ready_and_docs(client):
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz").json()
     assert ready["ready"] is True and ready["model"] == "maskface_v1" and ready["metric"] == "euclidean"
+    assert ready["gallery"] is True
     assert "swagger" in client.get("/docs").text.lower()
     paths = client.get("/openapi.json").json()["paths"]
-    for route in ("/v1/verify", "/v1/embed", "/healthz", "/readyz", "/metrics"):
+    for route in ("/v1/verify", "/v1/embed", "/v1/identify", "/v1/enroll", "/v1/people", "/v1/people/{person}",
+                  "/healthz", "/readyz", "/metrics"):
         assert route in paths
     assert "multipart/form-data" in paths["/v1/verify"]["post"]["requestBody"]["content"]
 
 
 # -- authentication and scopes -----------------------------------------------------------------------------------
-READ_ROUTES = [("post", "/v1/verify"), ("post", "/v1/embed"), ("get", "/metrics")]
+READ_ROUTES = [("post", "/v1/verify"), ("post", "/v1/embed"), ("post", "/v1/identify"), ("get", "/v1/people"),
+               ("get", "/metrics")]
+WRITE_ROUTES = [("post", "/v1/enroll"), ("delete", "/v1/people/someone")]
 
 
 @pytest.mark.parametrize(("method", "route"), READ_ROUTES)
@@ -93,6 +97,15 @@ def test_no_key_wrong_key_and_wrong_scope_are_refused(client, server, photos, me
         assert_error(client.request(method, route, headers=headers, **kwargs), 401, "unauthorized")
     error = assert_error(client.request(method, route, headers=server.headers("writer"), **kwargs), 403, "forbidden")
     assert "'read'" in error["message"]
+
+
+@pytest.mark.parametrize(("method", "route"), WRITE_ROUTES)
+def test_write_routes_need_the_write_scope(client, server, photos, method, route):
+    kwargs = {"files": [("image", ("x.jpg", photos["a1"]))], "data": {"person": "someone"}} if method == "post" else {}
+    assert_error(client.request(method, route, **kwargs), 401, "unauthorized")
+    error = assert_error(client.request(method, route, headers=server.headers("reader"), **kwargs), 403, "forbidden")
+    assert "'write'" in error["message"]
+    assert "someone" not in people(client, server)
 
 
 def test_a_revoked_key_stops_working_within_two_seconds(client, server):
@@ -184,6 +197,93 @@ def test_concurrent_requests_share_batches(client, server, photos):
     passes, chips = after[0] - before[0], after[1] - before[1]
     assert chips == 16
     assert passes < 8, f"{passes} forward passes for 8 concurrent requests"
+
+
+# -- the gallery: enrol, identify, people, remove ----------------------------------------------------------------
+def people(client, server) -> dict[str, int]:
+    body = client.get("/v1/people", headers=server.headers("reader")).json()
+    return {p["person"]: p["templates"] for p in body["people"]}
+
+
+def test_enroll_identify_list_and_remove(client, server, photos):
+    writer, reader = server.headers("admin"), server.headers("reader")
+    files = [("image", ("1.jpg", photos["a2"])), ("image", ("2.jpg", photos["b1"][:500])),
+             ("image", ("3.png", _png(200, 200)))]
+    answer = client.post("/v1/enroll", data={"person": "Peirsol"}, files=files, headers=writer)
+    assert answer.status_code == 201, answer.text
+    body = answer.json()
+    assert body["added"] == 1 and body["already"] == 0
+    assert [(s["image"], s["code"]) for s in body["skipped"]] == [("image[1]", "bad_image"), ("image[2]", "no_face")]
+    again = client.post("/v1/enroll", data={"person": "Peirsol"}, files=files[:1], headers=writer)
+    assert again.status_code == 200 and again.json()["added"] == 0 and again.json()["already"] == 1
+    assert client.post("/v1/enroll", data={"person": "Eckhart"}, files=[("image", ("b.jpg", photos["b1"]))],
+                       headers=writer).status_code == 201
+    listed = people(client, server)
+    assert listed["Eckhart"] == 1 and listed["Peirsol"] == 1
+
+    found = client.post("/v1/identify?top=2", files=[("image", ("q.jpg", photos["a1"]))], headers=reader).json()
+    assert found["person"] == "Peirsol" and found["unknown"] is False
+    best = found["candidates"][0]
+    assert best["person"] == "Peirsol" and best["accepted"] and best["score"] < best["threshold"]
+    assert found["face"]["masked"] is False and found["face"]["detector"] == "yunet"
+    masked = client.post("/v1/identify?chips=true", files=[("image", ("q.png", photos["a1_masked"]))],
+                         headers=reader).json()
+    assert masked["face"]["masked"] is True and masked["face"]["completed"] is True and masked["face"]["chip"]
+    assert masked["candidates"][0]["person"] == "Peirsol"
+    # the masked probe is held to the M-U threshold, the plain one to U-U
+    assert masked["candidates"][0]["threshold"] != best["threshold"]
+
+    assert client.delete("/v1/people/Eckhart", headers=writer).json() == {"person": "Eckhart", "removed": 1}
+    assert_error(client.delete("/v1/people/Eckhart", headers=writer), 404, "no_such_person")
+    assert "Eckhart" not in people(client, server)
+    nobody = client.post("/v1/identify", files=[("image", ("q.jpg", photos["b1"]))], headers=reader).json()
+    assert all(c["person"] != "Eckhart" for c in nobody["candidates"])
+
+
+def test_enroll_and_identify_refuse_bad_requests(client, server, photos):
+    writer = server.headers("corpus")
+    one = [("image", ("1.jpg", photos["a2"]))]
+    assert_error(client.post("/v1/enroll", files=one, headers=writer), 422, "invalid_person")
+    for name in ("", "   ", "a/b", "x" * 200, "tab\there"):
+        assert_error(client.post("/v1/enroll", data={"person": name}, files=one, headers=writer), 422,
+                     "invalid_person")
+    assert_error(client.post("/v1/enroll", data={"person": "p"}, files=[("image", ("t.txt", b"text"))],
+                             headers=writer), 422, "no_usable_image")
+    assert_error(client.post("/v1/enroll", data={"person": "p"}, headers=writer,
+                             files=[("image", (f"{i}.jpg", photos["a2"])) for i in range(5)]), 413, "too_many_images")
+    for query in ("top=0", "top=101", "top=x", "combine=max"):
+        assert_error(client.post(f"/v1/identify?{query}", files=one, headers=writer), 422, "invalid")
+    assert_error(client.post("/v1/identify", files=one * 2, headers=writer), 422, "wrong_image_count")
+    assert_error(client.get("/v1/people?limit=0", headers=writer), 422, "invalid")
+
+
+def test_concurrent_enrol_and_delete_of_one_person_keep_the_gallery_consistent(client, server, photos):
+    """Twelve clients enrol and remove the same person at once: every answer is 200, 201 or 404, and afterwards
+    the person has exactly the two templates of the two photos, or is gone; the counts agree everywhere."""
+    files = [("image", ("1.jpg", photos["a1"])), ("image", ("2.jpg", photos["a2"]))]
+    statuses = []
+
+    def work(index: int) -> None:
+        with httpx.Client(base_url=server.url, timeout=60, headers=server.headers("corpus")) as own:
+            if index % 2:
+                statuses.append(own.delete("/v1/people/Contested").status_code)
+            else:
+                statuses.append(own.post("/v1/enroll", data={"person": "Contested"}, files=files).status_code)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(statuses) == 12 and set(statuses) <= {200, 201, 404}, statuses
+    assert statuses.count(201) >= 1
+    listed = people(client, server)
+    assert listed.get("Contested", 2) == 2
+    metrics = client.get("/metrics", headers=server.headers("reader")).text
+    templates = float(re.search(r"^maskface_gallery_templates (\S+)$", metrics, re.M).group(1))
+    everyone = client.get("/v1/people", headers=server.headers("reader")).json()
+    assert templates == sum(p["templates"] for p in everyone["people"])
+    assert float(re.search(r"^maskface_gallery_people (\S+)$", metrics, re.M).group(1)) == everyone["count"]
 
 
 # -- limits ------------------------------------------------------------------------------------------------------

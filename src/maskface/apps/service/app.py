@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
@@ -26,6 +26,7 @@ from maskface.apps.service.problems import ApiError
 from maskface.apps.service.ratelimit import RateLimiter
 from maskface.apps.service.settings import ServiceSettings, default_keys_path
 from maskface.apps.service.uploads import Form, parse_form, read_body
+from maskface.errors import MaskfaceError
 
 if TYPE_CHECKING:  # the engine imports torch: loaded on the start-up thread, so /healthz answers at once
     from maskface.apps.service.engine import Engine
@@ -40,6 +41,7 @@ def _multipart_body(fields: dict[str, dict], required: list[str]) -> dict:
 
 _FILE = {"type": "string", "format": "binary"}
 _FILES = {"type": "array", "items": _FILE}
+Combine = Literal["best", "mean"]
 CHIPS = Query(False, description="Also return each aligned face chip as a PNG data URL.")
 
 
@@ -56,7 +58,6 @@ class State:
         self.auth = Authenticator(keys, settings.insecure_no_auth,
                                   RateLimiter(settings.limits.rate, settings.limits.burst))
         self.engine: Engine | None = None
-        self.gallery = None
         self.failure: str | None = None
 
     def engine_or_503(self) -> Engine:
@@ -70,8 +71,11 @@ def load_engine(settings: ServiceSettings, metrics: ServiceMetrics) -> Engine:
     """The recogniser loaded and warmed up (on a thread: it takes seconds)."""
     from maskface.apps.recognizer import load
     from maskface.apps.service.engine import Engine
+    from maskface.apps.service.gallery import GalleryService
 
-    engine = Engine(settings, load(settings.model, device=settings.device), metrics.on_batch)
+    recognizer = load(settings.model, device=settings.device)
+    gallery = None if settings.gallery is None else GalleryService(settings.gallery, recognizer)
+    engine = Engine(settings, recognizer, metrics.on_batch, gallery)
     engine.warm_up()
     return engine
 
@@ -79,6 +83,13 @@ def load_engine(settings: ServiceSettings, metrics: ServiceMetrics) -> Engine:
 def create_app(settings: ServiceSettings, loader: Callable[[ServiceSettings, ServiceMetrics], Engine] = load_engine
                ) -> FastAPI:
     state = State(settings)
+
+    async def update_gallery_metrics() -> None:
+        engine = state.engine
+        if engine is not None and engine.gallery is not None:
+            people, templates = await engine.gallery.call(engine.gallery.gallery.store.counts)
+            state.metrics.gallery_people.set(people)
+            state.metrics.gallery_templates.set(templates)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -88,6 +99,7 @@ def create_app(settings: ServiceSettings, loader: Callable[[ServiceSettings, Ser
                 engine.batcher.start()
                 state.metrics.waiting.set_function(lambda: engine.batcher.waiting)
                 state.engine = engine
+                await update_gallery_metrics()
                 state.metrics.ready.set(1)
                 log.info("maskface service ready: model %s", engine.model)
             except Exception as exc:  # the server stays up and says why it is not ready
@@ -119,7 +131,7 @@ def create_app(settings: ServiceSettings, loader: Callable[[ServiceSettings, Ser
 
         return check
 
-    read = Depends(scope("read"))
+    read, write = Depends(scope("read")), Depends(scope("write"))
 
     async def form_of(request: Request) -> Form:
         problems_counter = state.metrics.refusals
@@ -130,15 +142,22 @@ def create_app(settings: ServiceSettings, loader: Callable[[ServiceSettings, Ser
             problems_counter.labels(exc.code).inc()
             raise
 
-    async def answer(work) -> JSONResponse:
+    async def guarded(work):
+        """The work's result; the model queue's overload, the gallery's refusals and every ApiError as JSON."""
         try:
-            return JSONResponse(await work)
+            return await work
         except Overloaded as exc:
             state.metrics.refusals.labels("overloaded").inc()
             raise ApiError(503, "overloaded", f"the server is busy: {exc}", {"Retry-After": "1"}) from None
         except ApiError as exc:
             state.metrics.refusals.labels(exc.code).inc()
             raise
+        except MaskfaceError as exc:  # the gallery's: its reason, never the server's file paths
+            state.metrics.refusals.labels("gallery").inc()
+            raise ApiError(409, "gallery", exc.reason) from None
+
+    async def answer(work) -> JSONResponse:
+        return JSONResponse(await guarded(work))
 
     def images(form: Form, exactly: int | None = None) -> tuple[list, list[str]]:
         count = len(form.files)
@@ -166,6 +185,46 @@ def create_app(settings: ServiceSettings, loader: Callable[[ServiceSettings, Ser
         parts, labels = images(await form_of(request))
         return await answer(engine.embed(parts, labels, chips))
 
+    @app.post("/v1/identify", tags=["gallery"], openapi_extra=_multipart_body({"image": _FILE}, ["image"]))
+    async def identify(request: Request, caller: Caller = read, chips: bool = CHIPS,
+                       top: int = Query(5, ge=1, le=100, description="Candidates to return, best first."),
+                       combine: Combine = Query("best", description="A person's score: their best template's, or "
+                                                                    "the mean over their templates.")
+                       ) -> JSONResponse:
+        """Who is this? The ``top`` enrolled people nearest the face in one image, each with score, the threshold
+        of the pair's type and whether it passes; ``unknown`` when nobody does."""
+        engine = state.engine_or_503()
+        parts, labels = images(await form_of(request), exactly=1)
+        return await answer(engine.identify(parts, labels, top, combine, chips))
+
+    @app.post("/v1/enroll", tags=["gallery"], status_code=201,
+              openapi_extra=_multipart_body({"person": {"type": "string"}, "image": _FILES}, ["person", "image"]))
+    async def enroll(request: Request, caller: Caller = write) -> JSONResponse:
+        """Enrol the face of each image as a template of ``person`` (form field). 201 when templates were added,
+        200 when every image was enrolled before; images without a usable face are listed in ``skipped``. Only
+        templates are stored, never the images."""
+        engine = state.engine_or_503()
+        form = await form_of(request)
+        parts, labels = images(form)
+        status, body = await guarded(engine.enroll(form.fields.get("person"), parts, labels))
+        await update_gallery_metrics()
+        return JSONResponse(body, status_code=status)
+
+    @app.delete("/v1/people/{person}", tags=["gallery"])
+    async def remove(person: str, caller: Caller = write) -> JSONResponse:
+        """Remove a person and all their templates (404 when there is no such person)."""
+        engine = state.engine_or_503()
+        result = await answer(engine.remove(person))
+        await update_gallery_metrics()
+        return result
+
+    @app.get("/v1/people", tags=["gallery"])
+    async def people(caller: Caller = read, offset: int = Query(0, ge=0),
+                     limit: int = Query(1000, ge=1, le=10_000)) -> JSONResponse:
+        """Enrolled people and their template counts, by name (``count``: all of them; a page of ``limit``)."""
+        engine = state.engine_or_503()
+        return await answer(engine.people(offset, limit))
+
     # -- operations --------------------------------------------------------------------------------------------
     @app.get("/healthz", tags=["operations"])
     async def healthz() -> dict:
@@ -180,7 +239,7 @@ def create_app(settings: ServiceSettings, loader: Callable[[ServiceSettings, Ser
             return JSONResponse({"ready": False, "reason": reason}, status_code=503)
         engine = state.engine
         return JSONResponse({"ready": True, "model": engine.model, "metric": engine.metric,
-                             "gallery": state.gallery is not None})
+                             "gallery": engine.gallery is not None})
 
     @app.get("/metrics", tags=["operations"], response_class=Response)
     async def metrics(caller: Caller = read) -> Response:

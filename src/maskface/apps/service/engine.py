@@ -16,10 +16,11 @@ from PIL import Image
 
 from maskface.apps.recognizer import Recognizer
 from maskface.apps.service.batcher import MicroBatcher
+from maskface.apps.service.gallery import GalleryService, check_person, upload_source
 from maskface.apps.service.problems import ApiError, from_maskface_error
 from maskface.apps.service.settings import ServiceSettings
 from maskface.apps.service.uploads import Part
-from maskface.errors import MaskfaceError
+from maskface.errors import GalleryError, MaskfaceError
 from maskface.face.pipeline import Face, FacePipeline
 from maskface.io.images import ImageLimits, decode_image
 from maskface.models.embedder import compare, is_same
@@ -62,9 +63,11 @@ def face_answer(item: EmbeddedFace, chip: bool = False) -> dict:
 class Engine:
     """The model, its face pipelines and the batching queue, shared by every request of one server process."""
 
-    def __init__(self, settings: ServiceSettings, recognizer: Recognizer, on_batch=None):
+    def __init__(self, settings: ServiceSettings, recognizer: Recognizer, on_batch=None,
+                 gallery: GalleryService | None = None):
         self.settings = settings
         self.recognizer = recognizer
+        self.gallery = gallery
         limits = settings.limits
         self.image_limits = ImageLimits(max_pixels=limits.max_pixels, max_file_bytes=limits.max_upload_bytes)
         self._local = threading.local()
@@ -148,6 +151,70 @@ class Engine:
                 "embeddings": [{"face": face_answer(item, chips), "vector": [float(v) for v in item.vector]}
                                for item in items]}
 
+    # -- the gallery -------------------------------------------------------------------------------------------
+    def gallery_or_404(self) -> GalleryService:
+        if self.gallery is None:
+            raise ApiError(404, "no_gallery", "this server has no gallery (start it with --gallery)")
+        return self.gallery
+
+    async def identify(self, parts: list[Part], labels: list[str], top: int, combine: str, chips: bool) -> dict:
+        gallery = self.gallery_or_404()
+        (probe,) = await self.embedded(parts, labels)
+        (found,) = await gallery.call(gallery.gallery.identify_embeddings, probe.vector[None],
+                                      masked=[probe.face.masked], completed=[probe.completed], top=top,
+                                      combine=combine)
+        return {"person": found.person, "unknown": found.unknown, "metric": found.metric, "model": self.model,
+                "combine": combine, "face": face_answer(probe, chips),
+                "candidates": [{"person": c.person, "score": round(c.score, 6), "threshold": round(c.threshold, 6),
+                                "accepted": c.accepted, "templates": c.templates} for c in found.candidates]}
+
+    async def enroll(self, person: str | None, parts: list[Part], labels: list[str]) -> tuple[int, dict]:
+        """Enrol the face of each image as a template of ``person``: images without a usable face are skipped
+        with their reason (422 when none is usable); the same photo twice is one template. (status, answer)"""
+        gallery = self.gallery_or_404()
+        person = check_person(person)
+        loop = asyncio.get_running_loop()
+        results = await asyncio.gather(*[loop.run_in_executor(self._align_pool, self._align, part, label)
+                                         for part, label in zip(parts, labels)], return_exceptions=True)
+        skipped, kept = [], []
+        for part, label, result in zip(parts, labels, results):
+            if isinstance(result, ApiError):
+                skipped.append({"image": label, "code": result.code, "reason": result.message})
+            elif isinstance(result, BaseException):
+                raise result
+            else:
+                kept.append((part, label, result))
+        if not kept:
+            raise ApiError(422, "no_usable_image", "no image has a usable face: " +
+                           "; ".join(s["reason"] for s in skipped))
+        vectors, completed = await self.batcher.embed(np.stack([face.chip for _, _, face in kept]))
+        added = await gallery.call(
+            gallery.gallery.add_embeddings, person, vectors, [upload_source(part.data) for part, _, _ in kept],
+            masked=[face.masked for _, _, face in kept],
+            completed=None if completed is None else [bool(c) for c in completed],
+            detectors=[face.detector for _, _, face in kept])
+        answer = {"person": person, "added": int(added), "already": len(kept) - int(added), "skipped": skipped}
+        return (201 if added else 200), answer
+
+    async def remove(self, person: str) -> dict:
+        gallery = self.gallery_or_404()
+        try:
+            removed = await gallery.call(gallery.gallery.remove, person)
+        except GalleryError:  # no such person
+            removed = 0
+        if not removed:
+            raise ApiError(404, "no_such_person", f"no person {person!r} in the gallery")
+        return {"person": person, "removed": int(removed)}
+
+    async def people(self, offset: int, limit: int) -> dict:
+        gallery = self.gallery_or_404()
+        everyone = await gallery.call(gallery.gallery.store.people)
+        page = everyone[offset : offset + limit]
+        return {"count": len(everyone), "offset": offset,
+                "people": [{"person": name, "templates": count} for name, count in page]}
+
     async def close(self) -> None:
         await self.batcher.stop()
         self._align_pool.shutdown(wait=False, cancel_futures=True)
+        if self.gallery is not None:
+            await asyncio.to_thread(self.gallery.close)
