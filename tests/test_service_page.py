@@ -1,6 +1,7 @@
 """The page at ``/``, in a real headless browser (Debian's Chromium driven by Playwright): a photo dropped on
 each slot verifies, the aligned chips come back with their mask status, and the score is shown against the
-threshold; a wrong key shows the server's error. ``MASKFACE_PAGE_SCREENSHOT=PATH`` saves the verified page."""
+threshold; one photo identifies against the gallery and lists the top matches; a wrong key shows the server's
+error. ``MASKFACE_PAGE_SCREENSHOT=PATH`` saves the page with both answers (docs/img/service-page.png)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import base64
 import os
 import shutil
 
+import httpx
 import pytest
 
 pytestmark = pytest.mark.slow
@@ -45,7 +47,27 @@ def drop(page, selector: str, path) -> None:
     page.dispatch_event(selector, "drop", {"dataTransfer": transfer})
 
 
-def test_page_verifies_two_dropped_photos(browser, service_server, service_photos):
+#: the people the page test enrols (and removes afterwards): (name, LFW photos)
+ENROLLED = {"Aaron Peirsol": ["Aaron_Peirsol/Aaron_Peirsol_0003.jpg", "Aaron_Peirsol/Aaron_Peirsol_0004.jpg"],
+            "Aaron Eckhart": ["Aaron_Eckhart/Aaron_Eckhart_0001.jpg"],
+            "Abdullah Gul": ["Abdullah_Gul/Abdullah_Gul_0001.jpg", "Abdullah_Gul/Abdullah_Gul_0002.jpg"]}
+
+
+@pytest.fixture
+def enrolled(service_server, lfw_root):
+    """The gallery holding only :data:`ENROLLED` while the test runs (other tests' people are set aside)."""
+    with httpx.Client(base_url=service_server.url, timeout=60, headers=service_server.headers("corpus")) as api:
+        for person in api.get("/v1/people").json()["people"]:
+            api.delete(f"/v1/people/{person['person']}")
+        for name, photos in ENROLLED.items():
+            files = [("image", (p, (lfw_root / p).read_bytes())) for p in photos]
+            assert api.post("/v1/enroll", data={"person": name}, files=files).status_code == 201
+        yield
+        for name in ENROLLED:
+            api.delete(f"/v1/people/{name}")
+
+
+def test_page_verifies_and_identifies_dropped_photos(browser, service_server, service_photos, enrolled):
     page = browser.new_page(viewport={"width": 1000, "height": 900})
     errors = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -66,6 +88,14 @@ def test_page_verifies_two_dropped_photos(browser, service_server, service_photo
     badges = page.eval_on_selector_all("#verify-result .badge", "els => els.map(e => e.textContent)")
     assert badges[0].startswith("masked (p=") and "completed" in badges
     assert any(badge.startswith("unmasked") for badge in badges)
+
+    drop(page, "#drop-q", service_photos["a1_masked"])
+    page.wait_for_selector("#identify-verdict", timeout=60_000)
+    assert page.text_content("#identify-verdict") == "Best match: Aaron Peirsol"
+    rows = page.eval_on_selector_all("#matches tbody tr", "rows => rows.map(r => [...r.cells].map(c => c.textContent))")
+    assert rows[0][0] == "Aaron Peirsol" and sorted(row[0] for row in rows) == sorted(ENROLLED)
+    assert rows[0][3] == "match" and all(row[3] == "below threshold" for row in rows[1:])
+    assert page.eval_on_selector("#identify-result .face img", "i => i.naturalWidth") == 150
     shot = os.environ.get("MASKFACE_PAGE_SCREENSHOT")
     if shot:
         page.screenshot(path=shot, full_page=True)
