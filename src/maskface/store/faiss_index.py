@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import faiss
 import numpy as np
 
-#: Exact (flat) search up to this many templates: top-5 at batch 1 stays under ~10 ms on two cores
-#: (docs/benchmarks.md); above it HNSW answers in ~1 ms at recall@5 >= 0.95.
-EXACT_LIMIT = 200_000
+#: Exact (flat) search up to this many templates: top-5 at batch 1 stays under ~10 ms on this 2-core machine
+#: (docs/benchmarks.md, gallery section); above it HNSW answers in about a millisecond.
+EXACT_LIMIT = 100_000
 #: HNSW graph degree, build and search breadth (docs/benchmarks.md measures recall@5 against exact search).
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 80
