@@ -13,6 +13,9 @@ Stages (each optional):
 - ``--concurrency 1 2 4 8``: a closed-loop run of ``--duration`` seconds at each number of clients in flight;
 - ``--compare-batching C``: the same load (C clients) against a server with ``--max-batch 1`` (one at a time) and
   one with the default micro-batching, in turn;
+- ``--inference-gain C``: the model alone, in this process, without HTTP or alignment: the probes' chips sent
+  as one-chip requests by C concurrent callers through the service's batching queue with ``max_batch=1`` and with
+  the default settings, interleaved over three rounds (best of each);
 - ``--soak S``: S seconds at ``--soak-concurrency`` clients, the server's RSS sampled every second; "flat" means
   the largest RSS after the first minute is within 10 % of the RSS at the end of the first minute.
 
@@ -204,6 +207,47 @@ async def run_load(server: Server, key: str, probes: list[bytes], clients: int, 
             "rss_samples": rss}
 
 
+def inference_gain(probes: list[bytes], clients: int, rounds: int = 3) -> dict:
+    """Chips per second through :class:`MicroBatcher` one at a time and batched (see the module docstring)."""
+    import maskface
+    from maskface.apps.service.batcher import MicroBatcher
+    from maskface.apps.service.settings import Batching
+
+    recognizer = maskface.load()
+    chips = np.stack([recognizer.face(p).chip for p in probes])
+
+    def infer(batch: np.ndarray):
+        vectors, completed = recognizer._embed_reporting_completion(batch)
+        return vectors, None if completed is None else np.asarray(completed)
+
+    async def one_pass(max_batch: int, max_wait: float) -> float:
+        batcher = MicroBatcher(infer, max_batch, max_wait)
+        batcher.start()
+        queue = list(range(len(chips))) * 2
+        started = time.perf_counter()
+
+        async def caller() -> None:
+            while queue:
+                index = queue.pop()
+                await batcher.embed(chips[index : index + 1])
+
+        await asyncio.gather(*[caller() for _ in range(clients)])
+        elapsed = time.perf_counter() - started
+        await batcher.stop()
+        return 2 * len(chips) / elapsed
+
+    infer(chips[:4])  # warm-up
+    default = Batching()
+    best = {"one_at_a_time": 0.0, "batched": 0.0}
+    for _ in range(rounds):
+        best["one_at_a_time"] = max(best["one_at_a_time"], asyncio.run(one_pass(1, 0.0)))
+        best["batched"] = max(best["batched"], asyncio.run(one_pass(default.max_batch, default.max_wait)))
+    masked = int(sum(recognizer._embed_reporting_completion(chips)[1] or ()))
+    return {"clients": clients, "chips": len(chips), "completed_chips": masked,
+            "chips_per_s": {k: round(v, 2) for k, v in best.items()},
+            "gain": round(best["batched"] / best["one_at_a_time"], 3)}
+
+
 def soak_verdict(samples: list[tuple[float, int]], warmup: float = 60.0) -> dict:
     after = [r for t, r in samples if t >= warmup]
     base = next((r for t, r in samples if t >= warmup), None)
@@ -229,6 +273,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, nargs="*", default=[1, 2, 4, 8])
     parser.add_argument("--duration", type=float, default=30.0)
     parser.add_argument("--compare-batching", type=int, default=0, metavar="CLIENTS")
+    parser.add_argument("--inference-gain", type=int, default=0, metavar="CLIENTS")
     parser.add_argument("--soak", type=float, default=0.0, metavar="SECONDS")
     parser.add_argument("--soak-concurrency", type=int, default=4)
     parser.add_argument("--seed", type=int, default=0)
@@ -273,6 +318,9 @@ def main() -> None:
         gain = results["batched"]["throughput"] / max(results["one_at_a_time"]["throughput"], 1e-9)
         results["batching_gain"] = round(gain, 3)
         print(f"micro-batching gain at {c} clients: x{gain:.2f}", flush=True)
+    if args.inference_gain:
+        results["inference_gain"] = inference_gain(probes, args.inference_gain)
+        print(f"model alone through the queue: {results['inference_gain']}", flush=True)
     if args.soak:
         soak = stage([], [args.soak_concurrency], args.soak, f"soak {args.soak:g} s")[0]
         soak["verdict"] = soak_verdict(soak["rss_samples"])

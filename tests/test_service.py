@@ -537,3 +537,16 @@ def test_keys_cli(tmp_path):
     assert bad.returncode == 2 and "no key with id" in bad.stderr
     assert run("revoke", listed[0]["id"]).returncode == 0
     assert run("list", "--json").stdout.strip() == ""
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (["--gallery", "postgresql://db/x"], "--keys"),
+    (["--port", "0"], "--port"),
+    (["--timeout", "nan"], "--timeout"),
+    (["--max-megapixels", "100"], "--max-megapixels"),
+])
+def test_serve_usage_errors_are_one_line(args, says):
+    result = subprocess.run([sys.executable, "-m", "maskface", "serve", *args], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 2 and says in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
