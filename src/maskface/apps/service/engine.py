@@ -84,12 +84,18 @@ class Engine:
         return self.recognizer.embedder.spec.name
 
     def infer(self, chips: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """The model on a batch of chips (the batcher's one inference thread calls this)."""
-        vectors, completed = self.recognizer._embed_reporting_completion(chips)
-        return vectors, None if completed is None else np.asarray(completed, bool)
+        """The model on a batch of chips (the batcher's one inference thread calls this), in forward passes of at
+        most ``max_batch`` chips (a request larger than that is the only way a batch can be)."""
+        step = self.settings.batching.max_batch
+        vectors, completed = [], []
+        for start in range(0, len(chips), step):
+            found, was_completed = self.recognizer._embed_reporting_completion(chips[start : start + step])
+            vectors.append(found)
+            completed.append(None if was_completed is None else np.asarray(was_completed, bool))
+        return np.concatenate(vectors), None if completed[0] is None else np.concatenate(completed)
 
     def warm_up(self) -> None:
-        """One alignment and one forward pass before the server says it is ready (the first ones are slow)."""
+        """An alignment and a forward pass before the server says it is ready (the first ones are slow)."""
         size = self.recognizer.embedder.spec.size
         self.infer(np.zeros((2, size, size, 3), np.uint8))
         self._pipeline().detect(np.zeros((64, 64, 3), np.uint8))

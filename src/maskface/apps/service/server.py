@@ -5,6 +5,7 @@ connections close after 5 s, and the ``Server`` header is off."""
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import sys
@@ -25,10 +26,25 @@ INSECURE_BANNER = """
 """
 
 
+def release_freed_memory() -> bool:
+    """Make glibc hand large freed blocks back to the system (``mallopt``), before the model loads. By default it
+    keeps them for reuse per size, and every new batch size the model meets leaves some behind: measured, every
+    batch size from 1 to 20 once took the process from 338 to 629 MB, and to 381 MB with these settings (blocks of
+    64 KiB and more are mapped and unmapped, at most 2 arenas). False where there is no glibc."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    m_trim_threshold, m_mmap_threshold, m_arena_max = -1, -3, -8
+    return all(libc.mallopt(option, value) == 1 for option, value in
+               ((m_mmap_threshold, 64 * 1024), (m_trim_threshold, 64 * 1024), (m_arena_max, 2)))
+
+
 def app_from_environment():
     """The app factory of each worker process (``--workers`` > 1)."""
     from maskface.apps.service.app import create_app
 
+    release_freed_memory()
     return create_app(ServiceSettings.from_json(os.environ[SETTINGS_ENV]))
 
 
@@ -43,6 +59,7 @@ def serve(settings: ServiceSettings, host: str = "127.0.0.1", port: int = 8000, 
     import uvicorn
 
     logging.basicConfig(level=getattr(logging, log_level.upper(), logging.INFO), format="%(levelname)s: %(message)s")
+    release_freed_memory()
     if settings.insecure_no_auth:
         warn_insecure(host, port)
     common = {"host": host, "port": port, "log_level": log_level, "server_header": False,
