@@ -17,7 +17,7 @@ Stages (each optional):
   as one-chip requests by C concurrent callers through the service's batching queue with ``max_batch=1`` and with
   the default settings, interleaved over three rounds (best of each);
 - ``--soak S``: S seconds at ``--soak-concurrency`` clients, the server's RSS sampled every second; "flat" means
-  the largest RSS after the first minute is within 10 % of the RSS at the end of the first minute.
+  the median RSS of the last minute is within 10 % of the median of the minute after the first (the warm-up).
 
     python benchmarks/service_load.py --gallery-size 10000 --concurrency 1 2 4 8 --duration 30 \\
         --compare-batching 8 --soak 600 --soak-concurrency 4 --out service_load.json
@@ -249,13 +249,19 @@ def inference_gain(probes: list[bytes], clients: int, rounds: int = 3) -> dict:
 
 
 def soak_verdict(samples: list[tuple[float, int]], warmup: float = 60.0) -> dict:
-    after = [r for t, r in samples if t >= warmup]
-    base = next((r for t, r in samples if t >= warmup), None)
-    if base is None or not after:
-        return {"flat": None, "note": "shorter than the warm-up"}
-    growth = (max(after) - base) / base
-    return {"rss_at_warmup_mb": round(base / 2**20), "rss_max_after_mb": round(max(after) / 2**20),
-            "rss_end_mb": round(after[-1] / 2**20), "growth_pct": round(100 * growth, 2), "flat": growth <= 0.10}
+    """Memory over a soak: the median RSS of the minute after the warm-up against the median of the last minute
+    ("flat": within 10 %), and the highest single sample (transient peaks while large batches are in flight)."""
+    after = [(t, r) for t, r in samples if t >= warmup]
+    if len(after) < 2 or after[-1][0] - warmup < 120:
+        return {"flat": None, "note": "too short: needs the warm-up and two more minutes"}
+    first = [r for t, r in after if t < warmup + 60]
+    last = [r for t, r in after if t >= after[-1][0] - 60]
+    base, end = float(np.median(first)), float(np.median(last))
+    growth = (end - base) / base
+    return {"median_rss_first_minute_mb": round(base / 2**20), "median_rss_last_minute_mb": round(end / 2**20),
+            "growth_pct": round(100 * growth, 2), "peak_mb": round(max(r for _, r in after) / 2**20),
+            "peak_over_first_pct": round(100 * (max(r for _, r in after) - base) / base, 2),
+            "flat": abs(growth) <= 0.10}
 
 
 def report(label: str, result: dict) -> None:
