@@ -20,6 +20,8 @@ from torch import nn
 
 from maskface.errors import ModelFileError
 from maskface.models.deocclusion import Deoccluder
+from maskface.models.pair_thresholds import impostor_thresholds as impostor_similarity_thresholds
+from maskface.models.pair_thresholds import pair_type
 
 STUDENT_FILE = "maskface_student_v1.safetensors"
 #: how a completed masked chip is embedded: by the student alone, or by the mean of student and teacher
@@ -143,14 +145,6 @@ def _student(architecture: str, state: dict[str, torch.Tensor], file: Path) -> n
     return student
 
 
-PAIR_TYPES = ("U-U", "M-U", "M-M")
-
-
-def pair_type(masked_a: bool, masked_b: bool) -> str:
-    """"U-U", "M-U" or "M-M" from whether each face was judged masked (and so completed)."""
-    return PAIR_TYPES[int(masked_a) + int(masked_b)]
-
-
 @torch.no_grad()
 def calibrate_thresholds(recognizer: MaskAwareRecognizer, clean: np.ndarray, masked: np.ndarray,
                          labels: np.ndarray, fmrs: tuple[float, ...] = (1e-2, 1e-3, 1e-4),
@@ -172,22 +166,9 @@ def calibrate_thresholds(recognizer: MaskAwareRecognizer, clean: np.ndarray, mas
 
 def impostor_thresholds(embeddings: np.ndarray, people: np.ndarray, masked: np.ndarray,
                         fmrs: tuple[float, ...]) -> dict[str, dict[str, float]]:
-    """``{"M-U": {"1e-3": d, ...}, ...}``: per pair type, the distance below which a fraction ``fmr`` of its
-    different-identity pairs fall."""
+    """``{"M-U": {"1e-3": d, ...}, ...}``: per pair type, the Euclidean distance below which a fraction ``fmr`` of
+    its different-identity pairs fall."""
     from sklearn.metrics.pairwise import euclidean_distances
 
-    distances = euclidean_distances(embeddings)
-    upper = np.triu(np.ones(len(embeddings), dtype=bool), k=1)
-    impostor = upper & (people[:, None] != people[None])
-    kind = masked.astype(int)[:, None] + masked.astype(int)[None]  # 0: U-U, 1: M-U, 2: M-M
-    thresholds = {}
-    for index, name in enumerate(PAIR_TYPES):
-        pairs = distances[impostor & (kind == index)]
-        if len(pairs):
-            thresholds[name] = {fmr_key(fmr): float(np.quantile(pairs, fmr)) for fmr in fmrs}
-    return thresholds
-
-
-def fmr_key(fmr: float) -> str:
-    """1e-3 -> "1e-3" (the keys of shipped thresholds)."""
-    return f"{fmr:.0e}".replace("e-0", "e-")
+    similar = impostor_similarity_thresholds(-euclidean_distances(embeddings), people, masked, fmrs)
+    return {kind: {fmr: -value for fmr, value in row.items()} for kind, row in similar.items()}
