@@ -162,7 +162,8 @@ class Gallery:
     # -- the model -----------------------------------------------------------------------------------------------
     @property
     def info(self) -> GalleryInfo | None:
-        return self.store.info()
+        with self._lock:
+            return self.store.info()
 
     @property
     def recognizer(self) -> Recognizer:
@@ -193,7 +194,7 @@ class Gallery:
 
     def check_probe_model(self, model: str, fingerprint: str) -> None:
         """Refuse embeddings made by another model than the gallery's (name and weights fingerprint)."""
-        info = self.store.info()
+        info = self.info
         if info is not None and (model, fingerprint) != (info.model, info.fingerprint):
             raise GalleryError(self.location, f"holds templates of {info.model!r} (weights {info.fingerprint}), "
                                               f"the probe comes from {model!r} (weights {fingerprint})")
@@ -213,7 +214,8 @@ class Gallery:
         sources = [default_source(i) for i in images] if sources is None else [str(s) for s in sources]
         if len(sources) != len(images):
             raise ValueError(f"{len(images)} images but {len(sources)} sources")
-        done = {s for _, s in self.store.enrolled(person)}
+        with self._lock:
+            done = {s for _, s in self.store.enrolled(person)}
         result = EnrollResult(person, 0)
         faces, kept = [], []
         recognizer = self.recognizer
@@ -278,7 +280,7 @@ class Gallery:
             raise ValueError(f"top must be at least 1, not {top}")
         vectors = np.atleast_2d(np.asarray(vectors, np.float32))
         recognizer = self.recognizer
-        info = self.store.info()
+        info = self.info
         metric = info.metric if info else recognizer.metric
         if info is not None and vectors.shape[1] != info.dim:
             raise ValueError(f"probes of {info.dim} values expected, got {vectors.shape[1]}")

@@ -16,7 +16,7 @@ import numpy as np
 
 #: Exact (flat) search up to this many templates: top-5 at batch 1 stays under ~10 ms on this 2-core machine
 #: (docs/benchmarks.md, gallery section); above it HNSW answers in about a millisecond.
-EXACT_LIMIT = 100_000
+EXACT_LIMIT = 50_000
 #: HNSW graph degree, build and search breadth (docs/benchmarks.md measures recall@5 against exact search).
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 80
