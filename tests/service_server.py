@@ -72,7 +72,12 @@ def start_server(root: Path, args: list[str], keys: dict[str, tuple[list[str], f
     tmpdir.mkdir(exist_ok=True)
     port = free_port()
     log = root / "server.log"
-    environment = {**os.environ, "TMPDIR": str(tmpdir), **(env or {})}
+    import maskface
+
+    # the server runs the very code the tests import (a relative PYTHONPATH would not survive its own cwd)
+    source = str(Path(maskface.__file__).resolve().parents[1])
+    path = os.pathsep.join(p for p in (source, os.environ.get("PYTHONPATH")) if p)
+    environment = {**os.environ, "TMPDIR": str(tmpdir), "PYTHONPATH": path, **(env or {})}
     command = [sys.executable, "-m", "maskface", "serve", "--port", str(port), "--keys", str(keys_path), *args]
     if gallery is not None:
         command += ["--gallery", gallery]

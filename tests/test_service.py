@@ -328,6 +328,23 @@ def test_request_timeout_ends_slow_uploads(server):
     assert 5.5 < elapsed < 15
 
 
+def test_clients_that_never_finish_their_headers_do_not_block_others(client, server):
+    """Twenty connections each holding half a header block: the server keeps answering everyone else."""
+    held = []
+    try:
+        for _ in range(20):
+            sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+            sock.sendall(b"POST /v1/verify HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-")
+            held.append(sock)
+        started = time.monotonic()
+        assert client.get("/healthz").status_code == 200
+        assert client.get("/metrics", headers=server.headers("reader")).status_code == 200
+        assert time.monotonic() - started < 5
+    finally:
+        for sock in held:
+            sock.close()
+
+
 def test_rate_limit_per_key(client, server):
     """The 'slow' key has its own rate, 1 request/s (a burst of 2): the third request at once is refused."""
     codes = [client.get("/metrics", headers=server.headers("slow")) for _ in range(4)]
