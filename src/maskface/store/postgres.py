@@ -51,9 +51,12 @@ class PostgresStore(Store):
     """A gallery in a PostgreSQL database with the pgvector extension."""
 
     def __init__(self, url: str, create: bool = True):
-        import psycopg
-
         self.location = redacted(url)
+        try:
+            import psycopg
+        except ImportError:
+            raise GalleryError(self.location, "PostgreSQL galleries need psycopg: pip install 'maskface[postgres]'") \
+                from None
         try:
             self.db = psycopg.connect(url, autocommit=True, connect_timeout=10)
         except psycopg.Error as exc:
