@@ -15,9 +15,10 @@ from pathlib import Path
 
 import httpx
 
-#: the limits the tests run the server with: small, so each is quick to reach
-SERVICE_ARGS = ["--max-upload-mb", "2", "--max-megapixels", "4", "--max-images", "4", "--timeout", "6",
-                "--rate", "20", "--burst", "40"]
+#: the limits the tests run the server with: small, so each is quick to reach; the model is the mask-aware
+#: maskface_v1, so answers also carry which faces the model completed
+SERVICE_ARGS = ["--model", "maskface_v1", "--max-upload-mb", "2", "--max-megapixels", "4", "--max-images", "4",
+                "--timeout", "6", "--rate", "20", "--burst", "40"]
 #: name -> (scopes, the key's own rate or None)
 SERVICE_KEYS = {"reader": (["read"], None), "writer": (["write"], None), "admin": (["read", "write"], None),
                 "corpus": (["read", "write"], 0.0), "slow": (["read"], 1.0), "batch": (["read"], 0.0),

@@ -37,7 +37,8 @@ def people(lfw_root, tmp_path_factory):
 def test_enroll_identify_and_manage(people, tmp_path):
     root, names, probes = people
     gallery, errors = str(tmp_path / "people.db"), tmp_path / "errors.csv"
-    first = run("enroll", str(root), "--gallery", gallery, "--errors", str(errors), "--workers", "1")
+    first = run("enroll", str(root), "--gallery", gallery, "--errors", str(errors), "--workers", "1",
+                "-m", "maskface_v1")
     assert first.returncode == 3, first.stderr
     assert "enrolled 6 of 7 new images of 3 people (0 already in the gallery); 1 failed" in first.stdout
     with open(errors, newline="") as handle:

@@ -89,7 +89,7 @@ def check_whole(location: str) -> set[tuple[str, str]]:
 
 def enroll_command(people_dir: Path, location: str, errors: Path) -> list[str]:
     return [sys.executable, "-m", "maskface", "enroll", str(people_dir), "--gallery", location, "--workers", "1",
-            "--errors", str(errors)]
+            "--errors", str(errors), "-m", "maskface_v1"]
 
 
 def kill_at_random(command: list[str], committed, rng: random.Random) -> set[tuple[str, str]]:

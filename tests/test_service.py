@@ -46,7 +46,7 @@ def photos(service_photos) -> dict[str, bytes]:
 def recognizer():
     import maskface
 
-    return maskface.load()
+    return maskface.load("maskface_v1")  # the model the test server runs (SERVICE_ARGS)
 
 
 def pair(a: bytes, b: bytes) -> list:

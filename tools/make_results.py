@@ -337,6 +337,24 @@ def _front_end_history() -> list[str]:
 PLOTTED = [run for _, _, runs in RUN_SECTIONS for run in runs if (RUNS / run / "report.json").is_file()]
 
 
+def _gallery_section() -> list[str]:
+    """Open-set identification through ``maskface.Gallery`` (``tools/gallery_open_set.py``), where it was run."""
+    path = RUNS / "gallery-open-set.json"
+    if not path.is_file():
+        return []
+    d = json.loads(path.read_text())
+    stale = ("" if d["model"] == DEFAULT_MODEL else
+             f" Made with `{d['model']}`, before `{DEFAULT_MODEL}` became the default: not yet re-measured with it.")
+    return ["## Identification through a gallery (open set, masked probes)", "",
+            f"On a {d['enrolled']}-person LFW subset with masked probes (details, command and DET curve: "
+            "[results/gallery-open-set.md](results/gallery-open-set.md)), `maskface.Gallery` with "
+            f"`{d['model']}` finds the mate at rank 1 for {d['rank1_gallery']:.2%} of {d['mated_probes']} masked "
+            f"probes; `maskface eval lfw --identification`'s code gives {d['rank1_eval_identification']:.2%} on the "
+            f"same probes. At the shipped (verification) thresholds, FNIR is {d['fnir_at_shipped']:.1%} and FPIR "
+            f"{d['fpir_at_shipped']:.1%} ({d['non_mated_probes']} non-mated probes): those thresholds are set per "
+            f"pair, and a search against {d['enrolled']} people needs a stricter one.{stale}", ""]
+
+
 def results_page() -> str:
     """The text of ``docs/results.md``."""
     lines = ["# Results", "",
@@ -358,6 +376,7 @@ def results_page() -> str:
               "scores; `maskface eval compare RUN... --out DIR` draws any runs).", "",
               "![ROC](results/all/roc.png) ![DET](results/all/det.png)", ""]
     lines += _front_end_history()
+    lines += _gallery_section()
     return "\n".join(lines)
 
 

@@ -13,6 +13,7 @@ import typer
 
 from maskface.apps.cli.options import DeviceOpt, Errors, Workers, face_options
 from maskface.apps.cli.output import out, shown
+from maskface.defaults import DEFAULT_MODEL
 
 if TYPE_CHECKING:
     from maskface.apps.gallery import Gallery, Identification
@@ -25,7 +26,7 @@ manage = typer.Typer(help="Look after a gallery: list people, show one, remove, 
 GalleryOpt = Annotated[str, typer.Option("--gallery", "-g", help="The gallery: an SQLite file (created by enroll) "
                                                                 "or a postgresql:// URL.")]
 GalleryModelOpt = Annotated[str | None, typer.Option(
-    "--model", "-m", help="Model of a new gallery (default: maskface_v1); an existing gallery keeps its own.")]
+    "--model", "-m", help=f"Model of a new gallery (default: {DEFAULT_MODEL}); an existing gallery keeps its own.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
