@@ -1,5 +1,5 @@
 """Embedding speed of every recogniser at batch 1 and 64, beside the reference runtimes of the rebuilt networks
-(OpenVINO for OMZ-0095, OpenCV's FaceRecognizerSF for SFace, dlib for its ResNet), on the same real LFW chips cut by
+(OpenVINO for OMZ-0095, onnxruntime on SFace's repaired graph, dlib for its ResNet), on the same real LFW chips cut by
 the default front end in each model's geometry. Run: ``python benchmarks/model_speed.py [--chips 64]``."""
 
 from __future__ import annotations
@@ -38,7 +38,6 @@ def rate_of(embed, chips: np.ndarray, batch: int) -> float:
 
 def reference_runtimes(chips: dict[str, np.ndarray]) -> dict[str, tuple[str, object]]:
     """The runtimes the rebuilt networks are checked against, each with the model it stands beside."""
-    import cv2
     import dlib
 
     refs = {}
@@ -58,16 +57,18 @@ def reference_runtimes(chips: dict[str, np.ndarray]) -> dict[str, tuple[str, obj
         refs["OpenVINO runtime (reference of omz_reid_0095)"] = ("omz_reid_0095", openvino)
     except ImportError:
         warnings.warn("openvino is not installed: OMZ's reference runtime is left out", stacklevel=1)
+    import onnxruntime as ort
+
     from maskface.models.onnx_graph import repair_graph_inputs
 
-    net = cv2.dnn.readNetFromONNX(repair_graph_inputs(shipped_weights(
-        "sface/face_recognition_sface_2021dec_int8bq.onnx")).SerializeToString())
+    ort.set_default_logger_severity(3)
+    session = ort.InferenceSession(repair_graph_inputs(shipped_weights(
+        "sface/face_recognition_sface_2021dec_int8bq.onnx")).SerializeToString(), providers=["CPUExecutionProvider"])
 
-    def opencv(batch: np.ndarray):  # FaceRecognizerSF.feature's blob: BGR 112 chips, swapRB
-        net.setInput(cv2.dnn.blobFromImages([c[..., ::-1] for c in batch], 1.0, (112, 112), swapRB=True))
-        return net.forward()
+    def onnxruntime(batch: np.ndarray):  # the graph's batch is fixed at 1
+        return [session.run(None, {"data": c[None].transpose(0, 3, 1, 2).astype(np.float32)}) for c in batch]
 
-    refs["OpenCV dnn, repaired SFace graph (reference of sface)"] = ("sface", opencv)
+    refs["onnxruntime, repaired SFace graph (reference of sface)"] = ("sface", onnxruntime)
     return refs
 
 
