@@ -167,7 +167,8 @@ def test_runs_written_before_scores_npz_are_read(tmp_path):
     _, legacy, legacy_pairs = load_scores(old)
     assert legacy_pairs == pairs and np.array_equal(legacy.labels, scores.labels)
     assert np.abs(legacy.scores - scores.scores).max() <= 5e-7
-    assert np.array_equal(np.argsort(legacy.scores, kind="stable"), np.argsort(scores.scores, kind="stable"))
+    # in the legacy order, the exact scores never fall by more than the CSV's rounding (ties may swap)
+    assert np.diff(scores.scores[np.argsort(legacy.scores, kind="stable")]).min() >= -1e-6
 
 
 def _split_run(run_dir: Path, out: Path, fold_sets: list[set[int]]) -> list[Path]:
