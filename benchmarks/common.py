@@ -49,13 +49,15 @@ def fastest_interleaved(works: dict[str, Callable[[], object]], repeats: int) ->
     return best
 
 
-def lfw_chips(count: int):
-    """``count`` real 150x150 dlib chips from LFW (HOG + 68 landmarks), as a uint8 N x 150 x 150 x 3 array."""
+def lfw_chips(count: int, face=None):
+    """``count`` real chips spread over LFW, as a uint8 N x size x size x 3 array: cut as ``face`` (a FaceConfig)
+    says, by default 150x150 dlib chips from HOG + 68 landmarks."""
     import numpy as np
 
     from maskface.face.pipeline import FaceConfig, FacePipeline
     from maskface.io.images import load_image
 
-    pipeline = FacePipeline(FaceConfig(detector="hog", select="center", fallback=("upsample", "center")))
+    face = face or FaceConfig(detector="hog", select="center", fallback=("upsample", "center"))
+    pipeline = FacePipeline(face)
     paths = sorted((DATA / "lfw").glob("*/*.jpg"))[:: max(1, 13233 // count)][:count]
     return np.stack([pipeline.align(load_image(p), str(p)).chip for p in paths]), paths

@@ -9,9 +9,8 @@ import warnings
 
 import numpy as np
 
-from common import DATA, best_rate, machine
-from maskface.face.pipeline import FaceConfig, FacePipeline
-from maskface.io.images import load_image
+from common import best_rate, lfw_chips, machine
+from maskface.face.pipeline import FaceConfig
 from maskface.io.locations import RESNET, dlib_model_path, shipped_weights
 from maskface.models.embedder import load_embedder
 
@@ -19,10 +18,8 @@ MODELS = ("dlib_resnet_v1", "omz_reid_0095", "sface", "omz_sface_ensemble", "mas
 
 
 def chips_for(embedder, count: int) -> np.ndarray:
-    """``count`` LFW chips spread over the data set, cut as ``embedder`` wants them."""
-    pipeline = FacePipeline(embedder.face_config(FaceConfig(select="center", fallback=("upsample", "center"))))
-    paths = sorted((DATA / "lfw").glob("*/*.jpg"))[:: max(1, 13233 // count)][:count]
-    return np.stack([pipeline.align(load_image(p), str(p)).chip for p in paths])
+    """``count`` LFW chips spread over the data set, cut by the default front end as ``embedder`` wants them."""
+    return lfw_chips(count, embedder.face_config(FaceConfig(select="center", fallback=("upsample", "center"))))[0]
 
 
 def rate_of(embed, chips: np.ndarray, batch: int) -> float:

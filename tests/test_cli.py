@@ -5,18 +5,12 @@ from __future__ import annotations
 import csv
 import json
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 from PIL import Image
 
-
-def run(*args: str) -> subprocess.CompletedProcess:
-    result = subprocess.run([sys.executable, "-m", "maskface", *args], capture_output=True, text=True)
-    assert "Traceback" not in result.stderr + result.stdout
-    return result
+from cli_runner import run
 
 
 @pytest.fixture(scope="module")

@@ -5,19 +5,13 @@ from __future__ import annotations
 
 import csv
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
+from cli_runner import run
+
 pytestmark = pytest.mark.slow
-
-
-def run(*args: str) -> subprocess.CompletedProcess:
-    result = subprocess.run([sys.executable, "-m", "maskface", *args], capture_output=True, text=True)
-    assert "Traceback" not in result.stderr + result.stdout
-    return result
 
 
 @pytest.fixture(scope="module")
