@@ -66,16 +66,19 @@ def main() -> None:
     start = time.perf_counter()
     faces = face_recognition_pipeline(paths)
     rows.append(("face_recognition.face_encodings, 1 process", time.perf_counter() - start, faces))
-    runs = ((DEFAULT_MODEL, "yunet", True), ("dlib_resnet_v1", "yunet", True), ("dlib_resnet_v1", "hog", True))
-    for model, detector, robust in runs:
-        embedder = load_embedder(model, device="cpu")
+    runs = ((DEFAULT_MODEL, "yunet", "openvino"), (DEFAULT_MODEL, "yunet", "cpu"),
+            ("dlib_resnet_v1", "yunet", "openvino"), ("dlib_resnet_v1", "yunet", "cpu"),
+            ("dlib_resnet_v1", "hog", "cpu"))
+    for model, detector, device in runs:
+        embedder = load_embedder(model, device=device)
         for workers in (1, default_workers()):
-            config = embedder.face_config(FaceConfig(detector=detector, landmarks=5, mask_robust=robust))
+            config = embedder.face_config(FaceConfig(detector=detector, landmarks=5))
             start = time.perf_counter()
             names, _, _, _ = embed_images(paths, embedder, config, workers)
             front = {"yunet": "default front end (YuNet)", "hog": "HOG mask-robust cascade (v5)"}[detector]
-            rows.append((f"maskface embed, `{model}`, {front}, {workers} worker(s)", time.perf_counter() - start,
-                         len(names)))
+            backend = {"openvino": "OpenVINO (default)", "cpu": "PyTorch"}[device]
+            rows.append((f"maskface embed, `{model}`, {backend}, {front}, {workers} worker(s)",
+                         time.perf_counter() - start, len(names)))
     print(f"machine: {machine()}; {len(paths)} LFW photos (250x250)\n")
     print("| pipeline | seconds | images/s | speed-up |\n|---|---:|---:|---:|")
     base = len(paths) / rows[0][1]

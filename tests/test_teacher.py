@@ -75,7 +75,7 @@ def test_iresnet_loads_an_insightface_style_checkpoint(tmp_path):
             module.running_var.uniform_(0.5, 1.5)
     checkpoint = tmp_path / "backbone.pth"
     torch.save({f"module.{k}": v for k, v in source.state_dict().items()}, checkpoint)
-    embedder = load_embedder(f"iresnet18={checkpoint}")
+    embedder = load_embedder(f"iresnet18={checkpoint}", device="cpu")
     assert isinstance(embedder, TorchEmbedder) and embedder.spec.chip == "arcface"
     chips = np.random.default_rng(0).integers(0, 256, (3, 112, 112, 3), dtype=np.uint8)
     with torch.no_grad():

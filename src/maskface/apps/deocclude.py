@@ -23,7 +23,7 @@ from maskface.io.images import iter_image_files, load_image, save_image
 from maskface.io.outputs import check_targets, plan_outputs
 from maskface.io.parallel import BatchReport, failure_reason
 from maskface.models.deocclusion import complete_chips
-from maskface.models.embedder import select_device
+from maskface.models.runtime import select_device
 
 #: What deocclude writes per input
 SUFFIXES = (".chip.png", ".completed.png", ".occlusion.png")

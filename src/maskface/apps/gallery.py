@@ -391,7 +391,7 @@ def embed_faces(recognizer: Recognizer, faces: list[Face]) -> tuple[np.ndarray, 
 
 def embed_chips(recognizer: Recognizer, chips: np.ndarray) -> tuple[np.ndarray, list[bool | None]]:
     """Embeddings of chips cut as the recogniser wants them, and which ones a mask-aware model completed."""
-    vectors, completed = recognizer._embed_reporting_completion(chips)
+    vectors, completed = recognizer.embed_chips_with_completion(chips)
     flags = [None] * len(chips) if completed is None else [bool(c) for c in completed]
     return vectors, flags
 

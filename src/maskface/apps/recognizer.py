@@ -132,7 +132,7 @@ class Recognizer:
         """Whether the faces of two images are the same person, held to the threshold calibrated for the pair's type
         (:meth:`pair_threshold`) unless ``load(threshold=...)`` fixed one."""
         faces = (self.face(a, bgr=bgr, float_range=float_range), self.face(b, bgr=bgr, float_range=float_range))
-        emb, completed = self._embed_reporting_completion(np.stack([f.chip for f in faces]))
+        emb, completed = self.embed_chips_with_completion(np.stack([f.chip for f in faces]))
         score = float(compare(emb[0], emb[1], self.metric)[0])
         flags = self.pair_flags(list(faces), completed)
         threshold = self.pair_threshold(*flags)
@@ -207,7 +207,7 @@ class Recognizer:
         completed = None if self._mask_aware is None else np.zeros(len(faces), bool)
         if not found:
             return np.full((len(faces), self._dimension), np.nan, np.float32), completed
-        emb, was_completed = self._embed_reporting_completion(np.stack([faces[i].chip for i in found]))
+        emb, was_completed = self.embed_chips_with_completion(np.stack([faces[i].chip for i in found]))
         vectors = np.full((len(faces), emb.shape[1]), np.nan, np.float32)
         vectors[found] = emb
         if completed is not None:
@@ -227,13 +227,14 @@ class Recognizer:
         module = getattr(self.embedder, "module", None)
         return module if isinstance(module, MaskAwareRecognizer) else None
 
-    def _embed_reporting_completion(self, chips: np.ndarray) -> tuple[np.ndarray, tuple[bool, ...] | None]:
-        """Embeddings, plus which chips a mask-aware model completed (None for other models), in batches."""
+    def embed_chips_with_completion(self, chips: np.ndarray) -> tuple[np.ndarray, tuple[bool, ...] | None]:
+        """Embeddings of aligned chips, plus which of them a mask-aware model completed (None for other models): what
+        galleries and the service store beside each template."""
         module = self._mask_aware
         if module is None:
             return self.embedder.embed_chips(chips), None
         embeddings, completed = [], []
-        with torch.inference_mode():
+        with torch.inference_mode(), self.embedder.autocast():
             for start in range(0, len(chips), self.embedder.batch_size):
                 batch = self.embedder.as_tensor(chips[start : start + self.embedder.batch_size])
                 vectors, masked = module.embed_with_masks(batch)

@@ -13,7 +13,8 @@ from maskface.defaults import TEACHER_MODEL
 from maskface.eval.deocclusion import completion_report, mask_held_out
 from maskface.models import create_model
 from maskface.models.deocclusion import Deoccluder
-from maskface.models.embedder import load_embedder, select_device
+from maskface.models.embedder import load_embedder
+from maskface.models.runtime import select_device
 
 
 @dataclass

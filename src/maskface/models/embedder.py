@@ -1,9 +1,11 @@
 """One interface for every face embedder: aligned uint8 RGB chips in, float32 embeddings out.
 
-Backends: any registered PyTorch model (:class:`TorchEmbedder`) and any ONNX face embedder run by onnxruntime
-(:class:`OnnxEmbedder`, configured by a small JSON file beside the model). :func:`load_embedder` picks one from a
-model spec: a registered name (``dlib_resnet_v1``), ``name=checkpoint.pth`` (e.g. ``iresnet50=backbone.pth``),
-or a path to an ``.onnx`` file.
+Backends: any registered PyTorch model (:class:`TorchEmbedder`), the same converted for OpenVINO
+(:class:`~maskface.models.openvino_embedder.OpenVinoEmbedder`, the default on CPUs) and any ONNX face embedder run by
+onnxruntime (:class:`OnnxEmbedder`, configured by a small JSON file beside the model). :func:`load_embedder` picks
+one from a model spec: a registered name (``dlib_resnet_v1``), ``name=checkpoint.pth`` (e.g.
+``iresnet50=backbone.pth``), or a path to an ``.onnx`` file; and the runtime from a device string
+(:mod:`maskface.models.runtime`).
 """
 
 from __future__ import annotations
@@ -22,32 +24,10 @@ import torch
 from maskface.errors import ModelFileError
 from maskface.models.mask_aware import DEFAULT_FMR
 from maskface.models.registry import CHIP_KINDS, ChipKind, EmbedderSpec, create_from_spec, model_info
+from maskface.models.runtime import parse_runtime
 
 if TYPE_CHECKING:
     from maskface.face.pipeline import FaceConfig
-
-
-def select_device(device: str | None = None) -> torch.device:
-    """The device to run on: the one asked for, else CUDA when present, else the CPU. A device that does not exist
-    here (a misspelt name, CUDA on a machine without it, ``cuda:3`` with two GPUs) is a ``ValueError``."""
-    if not device:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        chosen = torch.device(device)
-    except (RuntimeError, ValueError):
-        raise ValueError(f"unknown device {device!r}; give cpu, cuda or cuda:N") from None
-    if chosen.type == "cuda":
-        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        if count == 0:
-            raise ValueError(f"device {device!r}: CUDA is not available on this machine; use cpu")
-        if chosen.index is not None and chosen.index >= count:
-            raise ValueError(f"device {device!r}: this machine has {count} CUDA device(s), cuda:0 to cuda:{count - 1}")
-    elif chosen.type == "mps":
-        if not torch.backends.mps.is_available():
-            raise ValueError(f"device {device!r}: Apple's MPS is not available on this machine; use cpu")
-    elif chosen.type != "cpu":
-        raise ValueError(f"device {device!r}: maskface runs on cpu, cuda or mps")
-    return chosen
 
 
 def module_fingerprint(*modules: torch.nn.Module) -> str:
@@ -58,6 +38,19 @@ def module_fingerprint(*modules: torch.nn.Module) -> str:
             digest.update(name.encode())
             digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
     return digest.hexdigest()[:16]
+
+
+def inference_module(module: torch.nn.Module) -> torch.nn.Module:
+    """``module`` with its frozen normalisation folded into the convolutions, when it offers that (``fused``): the
+    network every backend runs, and whose weights name its embeddings (the fingerprint)."""
+    fused = getattr(module, "fused", None)
+    return fused() if callable(fused) else module
+
+
+def precision_fingerprint(weights: str, precision: str) -> str:
+    """The fingerprint of embeddings made from ``weights`` in ``precision``: bf16 ones differ from float32's (cosine
+    0.99+, not 1e-5), so they get caches of their own."""
+    return weights if precision == "fp32" else f"{weights}+{precision}"
 
 
 class Embedder(ABC):
@@ -93,9 +86,9 @@ class TorchEmbedder(Embedder):
     """A PyTorch module that maps ``N x 3 x H x W`` float RGB in [0, 255] to embeddings."""
 
     def __init__(self, module: torch.nn.Module, spec: EmbedderSpec, device: str | None = None, batch_size: int = 64):
-        self.device = select_device(device)
-        fused = getattr(module, "fused", None)  # frozen normalisation folded into the convolutions, when offered
-        module = fused() if callable(fused) else module
+        runtime = parse_runtime(device)
+        self.device, self.precision = runtime.device, runtime.precision
+        module = inference_module(module)
         # Chips arrive as N x H x W x 3, i.e. already channels-last; convolutions run fastest with weights to match.
         self.module = module.eval().to(self.device, memory_format=torch.channels_last)
         self.spec = spec
@@ -103,15 +96,20 @@ class TorchEmbedder(Embedder):
 
     @cached_property
     def fingerprint(self) -> str:
-        return module_fingerprint(self.module)
+        return precision_fingerprint(module_fingerprint(self.module), self.precision)
 
     def as_tensor(self, chips: np.ndarray) -> torch.Tensor:
         """``N x H x W x 3`` uint8 chips as the module's input: ``N x 3 x H x W`` float on its device."""
         return torch.from_numpy(np.ascontiguousarray(chips)).to(self.device).permute(0, 3, 1, 2).float()
 
+    def autocast(self) -> torch.autocast:
+        """The arithmetic of every forward pass: bfloat16 autocast for ``+bf16`` devices, else float32."""
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16")
+
     @torch.inference_mode()
     def _embed_batch(self, chips: np.ndarray) -> np.ndarray:
-        return self.module(self.as_tensor(chips)).float().cpu().numpy()
+        with self.autocast():
+            return self.module(self.as_tensor(chips)).float().cpu().numpy()
 
 
 @dataclass(frozen=True)
@@ -203,7 +201,7 @@ class DeoccludingEmbedder(Embedder):
 
     def __init__(self, base: Embedder, deoccluder: torch.nn.Module, name: str, device: str | None = None):
         self.base, self.batch_size = base, base.batch_size
-        self.device = select_device(device)
+        self.device = parse_runtime(device).device
         self.deoccluder = deoccluder.eval().to(self.device)
         self.spec = replace(base.spec, name=name)
 
@@ -220,7 +218,10 @@ class DeoccludingEmbedder(Embedder):
 def load_embedder(spec: str, device: str | None = None, batch_size: int = 64) -> Embedder:
     """An embedder from a model spec: registered name, ``name=checkpoint``, or a path to an ``.onnx`` file;
     ``EMBEDDER+deocclusion_v1`` completes masked chips with a registered de-occlusion model before embedding
-    (``EMBEDDER+deocclusion_v1=FOLDER`` with a trained one)."""
+    (``EMBEDDER+deocclusion_v1=FOLDER`` with a trained one). ``device`` is a device string
+    (:func:`~maskface.models.runtime.parse_runtime`): a plain PyTorch embedder runs through OpenVINO when it names
+    or defaults to it; mask-aware models, whose router is Python, always run in PyTorch."""
+    runtime = parse_runtime(device)
     if "+" in spec:
         base, _, completer = spec.rpartition("+")
         try:
@@ -244,6 +245,13 @@ def load_embedder(spec: str, device: str | None = None, batch_size: int = 64) ->
     threshold = getattr(module, "threshold", None)  # a calibrated one shipped with the weights wins
     if callable(threshold) and threshold(False, False, DEFAULT_FMR) is not None:
         embedder_spec = replace(embedder_spec, threshold=threshold(False, False, DEFAULT_FMR))
+    if runtime.backend == "openvino":
+        if not hasattr(module, "embed_with_masks"):
+            from maskface.models.openvino_embedder import OpenVinoEmbedder
+
+            return OpenVinoEmbedder(module, embedder_spec, runtime.precision, batch_size)
+        if runtime.chosen:
+            raise ModelFileError(spec, "is a mask-aware model, which runs in PyTorch only: use --device cpu")
     return TorchEmbedder(module, embedder_spec, device=device, batch_size=batch_size)
 
 

@@ -34,7 +34,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from maskface.io.files import atomic_write_text
 from maskface.io.images import save_image
-from maskface.models.embedder import select_device
+from maskface.models.runtime import select_device
 from maskface.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from maskface.train.config import ConfigError, TrainConfig, to_dict
 from maskface.train.sampler import ResumableSampler

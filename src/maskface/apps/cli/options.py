@@ -79,10 +79,10 @@ def check_device(value: str | None) -> str | None:
     """Callback: the device must exist on this machine (``cuda`` without CUDA is refused before any work)."""
     if value is None:
         return value
-    from maskface.models.embedder import select_device
+    from maskface.models.runtime import parse_runtime
 
     try:
-        select_device(value)
+        parse_runtime(value)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
     return value
@@ -193,8 +193,9 @@ LfwDataOpt = Annotated[Path | None, typer.Option(help="LFW folder, or a folder h
 ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Registered name, NAME=CHECKPOINT, or an .onnx file "
                                        f"(default: {DEFAULT_MODEL}).")]
 DeoccluderOpt = Annotated[str, typer.Option("--model", "-m", help="Registered de-occlusion model.")]
-DeviceOpt = Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1 ... (default: CUDA when present).",
-                                                callback=check_device)]
+DeviceOpt = Annotated[str | None, typer.Option(
+    help="cpu, openvino, cuda, cuda:1 ...; add +bf16 for bfloat16 arithmetic (default: CUDA when present, else "
+         "OpenVINO on the CPU).", callback=check_device)]
 BatchSizeOpt = Annotated[int, typer.Option(help="Chips per forward pass.", min=1, max=4096)]
 
 

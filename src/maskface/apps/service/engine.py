@@ -89,7 +89,7 @@ class Engine:
         step = self.settings.batching.max_batch
         vectors, completed = [], []
         for start in range(0, len(chips), step):
-            found, was_completed = self.recognizer._embed_reporting_completion(chips[start : start + step])
+            found, was_completed = self.recognizer.embed_chips_with_completion(chips[start : start + step])
             vectors.append(found)
             completed.append(None if was_completed is None else np.asarray(was_completed, bool))
         return np.concatenate(vectors), None if completed[0] is None else np.concatenate(completed)
