@@ -28,20 +28,23 @@ _LAZY = {"Recognizer": "maskface.apps.recognizer", "Verification": "maskface.app
 
 
 def load(model: str = DEFAULT_MODEL, device: str | None = None, face: FaceConfig | None = None,
-         threshold: float | None = None) -> Recognizer:
+         threshold: float | None = None, fmr: str | None = None) -> Recognizer:
     """A ready :class:`Recognizer`: ``maskface.load().verify("a.jpg", "b.jpg")``.
 
     - ``model``: a registered recogniser (``maskface models`` lists them; default ``omz_sface_ensemble``, the best
       measured), ``name=checkpoint`` for trained weights, or a path to an ``.onnx`` face embedder.
-    - ``device``: ``"cpu"``, ``"cuda"``, ``"cuda:1"``...; by default CUDA when present, else the CPU.
+    - ``device``: ``"cpu"`` (PyTorch), ``"openvino"``, ``"cuda"``, ``"cuda:1"``..., with ``+bf16`` for bfloat16;
+      by default CUDA when present, else OpenVINO on the CPU (mask-aware models: PyTorch).
     - ``face``: how faces are found and which one is used (:class:`FaceConfig`); its chip geometry is always set
       to what the model wants.
     - ``threshold``: a fixed decision threshold for every pair, instead of the model's calibrated ones (one per
       pair type, U-U, M-U and M-M, where the model ships them).
+    - ``fmr``: the false-match rate those calibrated thresholds are taken at, ``"1e-2"``, ``"1e-3"`` or ``"1e-4"``
+      (default: the model's, 1e-3 for the plain recognisers); a stricter one suits large galleries.
     """
     from maskface.apps.recognizer import load as load_recognizer
 
-    return load_recognizer(model, device, face, threshold)
+    return load_recognizer(model, device, face, threshold, fmr)
 
 
 def __getattr__(name: str) -> object:

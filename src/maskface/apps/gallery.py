@@ -137,15 +137,16 @@ class Gallery:
     - ``model``: a model spec (as ``maskface.load`` takes) or a loaded :class:`Recognizer`; None means the
       gallery's own model, or ``DEFAULT_MODEL`` for a new gallery. Another model than the gallery's is refused.
     - ``create``: make the gallery when it does not exist (else :class:`GalleryError`).
-    - ``device``, ``face``: passed to ``maskface.load`` when the model is loaded (on first need).
+    - ``device``, ``face``, ``fmr``: passed to ``maskface.load`` when the model is loaded (on first need); ``fmr``
+      picks the false-match rate of the per-pair-type thresholds, e.g. ``"1e-4"`` for a large gallery.
     """
 
     def __init__(self, location: str | os.PathLike, model: str | Recognizer | None = None, create: bool = True, *,
-                 device: str | None = None, face: FaceConfig | None = None):
+                 device: str | None = None, face: FaceConfig | None = None, fmr: str | None = None):
         self.store = open_store(location if isinstance(location, str) else Path(location), create=create)
         self.location = self.store.location
         self._lock = threading.RLock()
-        self._device, self._face = device, face
+        self._device, self._face, self._fmr = device, face, fmr
         self._recognizer: Recognizer | None = None
         info = self.store.info()
         if model is None or isinstance(model, str):
@@ -172,7 +173,7 @@ class Gallery:
             if self._recognizer is None:
                 from maskface.apps.recognizer import load
 
-                recognizer = load(self.model, device=self._device, face=self._face)
+                recognizer = load(self.model, device=self._device, face=self._face, fmr=self._fmr)
                 self._check_fingerprint(recognizer)
                 self._recognizer = recognizer
             return self._recognizer

@@ -26,7 +26,7 @@ from maskface.errors import MaskfaceError
 from maskface.face.pipeline import Face, FaceConfig, FacePipeline
 from maskface.io.inputs import ImageInput, as_rgb, input_name
 from maskface.models.embedder import Embedder, compare, is_same, load_embedder, same_decisions, score_matrix
-from maskface.models.pair_thresholds import pair_type, shipped_pair_thresholds
+from maskface.models.pair_thresholds import check_fmr, pair_type, shipped_pair_thresholds
 
 if TYPE_CHECKING:
     from maskface.models.mask_aware import MaskAwareRecognizer
@@ -86,10 +86,12 @@ class Recognizer:
     """Face front end plus embedder; the chip geometry always follows what the embedder was trained on."""
 
     def __init__(self, embedder: Embedder, face: FaceConfig | None = None, threshold: float | None = None,
-                 pair_thresholds: dict[str, float] | None = None):
+                 pair_thresholds: dict[str, float] | None = None, fmr: str | None = None):
         self.embedder = embedder
         #: calibrated U-U / M-U / M-M thresholds of a plain model (a mask-aware model carries its own)
         self.pair_thresholds = pair_thresholds
+        #: the false-match rate a mask-aware model's own thresholds are taken at (None: the model's default)
+        self.fmr = check_fmr(fmr)
         self.face_config = embedder.face_config(face or FaceConfig())
         self.pipeline = FacePipeline(self.face_config)
         self.threshold = embedder.spec.threshold if threshold is None else threshold
@@ -174,7 +176,7 @@ class Recognizer:
             return self.threshold
         module = self._mask_aware
         if module is not None:
-            calibrated = module.threshold(masked_a, masked_b)
+            calibrated = module.threshold(masked_a, masked_b, *([self.fmr] if self.fmr else []))
         elif self.pair_thresholds is not None:
             calibrated = self.pair_thresholds[pair_type(masked_a, masked_b)]
         else:
@@ -244,8 +246,9 @@ class Recognizer:
 
 
 def load(model: str = DEFAULT_MODEL, device: str | None = None, face: FaceConfig | None = None,
-         threshold: float | None = None) -> Recognizer:
+         threshold: float | None = None, fmr: str | None = None) -> Recognizer:
     """A ready recogniser; the parameters are documented at :func:`maskface.load`, which hands over to this."""
+    check_fmr(fmr)
     # shipped thresholds belong to the shipped weights: not to ``name=checkpoint`` or an ONNX file
-    pair_thresholds = None if "=" in model else shipped_pair_thresholds(model)
-    return Recognizer(load_embedder(model, device=device), face, threshold, pair_thresholds)
+    pair_thresholds = None if "=" in model else shipped_pair_thresholds(model, fmr)
+    return Recognizer(load_embedder(model, device=device), face, threshold, pair_thresholds, fmr)

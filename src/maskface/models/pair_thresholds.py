@@ -20,6 +20,16 @@ THRESHOLDS_FILE = "pair_thresholds.json"
 PAIR_TYPES = ("U-U", "M-U", "M-M")
 #: the false-match rate shipped thresholds are chosen for, per model (others in the file are for reference)
 DEFAULT_FMR_KEY = "default_fmr"
+#: the false-match rates every shipped table (and a mask-aware model's own) is calibrated at: a user may pick one
+#: (``--fmr``), e.g. a stricter one for a large gallery, where each probe meets every enrolled person
+FMR_LEVELS = ("1e-2", "1e-3", "1e-4")
+
+
+def check_fmr(fmr: str | None) -> str | None:
+    """``fmr`` if it is one of :data:`FMR_LEVELS` (or None, the model's own choice); else a ``ValueError``."""
+    if fmr is not None and fmr not in FMR_LEVELS:
+        raise ValueError(f"false-match rate {fmr!r}: thresholds are calibrated at {', '.join(FMR_LEVELS)}")
+    return fmr
 
 
 def pair_type(masked_a: bool, masked_b: bool) -> str:
@@ -46,13 +56,13 @@ def _shipped() -> dict:
     return table
 
 
-def shipped_pair_thresholds(model: str) -> dict[str, float] | None:
-    """``{"U-U": t, "M-U": t, "M-M": t}`` at the model's shipped false-match rate, or None when the model has no
-    calibrated thresholds."""
+def shipped_pair_thresholds(model: str, fmr: str | None = None) -> dict[str, float] | None:
+    """``{"U-U": t, "M-U": t, "M-M": t}`` at false-match rate ``fmr`` (one of :data:`FMR_LEVELS`; by default the
+    model's shipped one), or None when the model has no calibrated thresholds."""
     entry = _shipped()["models"].get(model)
     if entry is None:
         return None
-    fmr = entry[DEFAULT_FMR_KEY]
+    fmr = check_fmr(fmr) or entry[DEFAULT_FMR_KEY]
     return {kind: float(entry["thresholds"][kind][fmr]) for kind in PAIR_TYPES}
 
 

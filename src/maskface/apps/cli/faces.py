@@ -15,6 +15,7 @@ from maskface.apps.cli.options import (
     DeoccluderOpt,
     DeviceOpt,
     Errors,
+    FmrOpt,
     Inputs,
     ModelOpt,
     Workers,
@@ -115,13 +116,14 @@ def verify(a: Annotated[Path, typer.Argument(help="First image.")],
            model: ModelOpt = DEFAULT_MODEL,
            threshold: Annotated[float | None, typer.Option(help="Decision threshold (default: the model's).",
                                                             callback=finite)] = None,
+           fmr: FmrOpt = None,
            *, face: FaceConfig,
            as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
            device: DeviceOpt = None) -> None:
     """Are A and B the same person? Prints the score, the threshold and the decision."""
     from maskface.apps.recognizer import load
 
-    result = load(model, device=device, face=face, threshold=threshold).verify(a, b)
+    result = load(model, device=device, face=face, threshold=threshold, fmr=fmr and fmr.value).verify(a, b)
     if as_json:
         out.print(json.dumps(result.to_dict()))
         return

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from maskface.apps.cli.options import DeviceOpt, Errors, Workers, face_options
+from maskface.apps.cli.options import DeviceOpt, Errors, FmrOpt, Workers, face_options
 from maskface.apps.cli.output import out, shown
 from maskface.defaults import DEFAULT_MODEL
 
@@ -65,13 +65,14 @@ def identify(photos: Annotated[list[Path], typer.Argument(help="Photos to identi
              top: Annotated[int, typer.Option(help="Candidates to list.", min=1, max=1000)] = 5,
              combine: Annotated[CombineChoice, typer.Option(help="A person's score: their best template's, or the "
                                                                  "mean over their templates.")] = CombineChoice.best,
+             fmr: FmrOpt = None,
              *, face: FaceConfig, as_json: JsonOpt = False, device: DeviceOpt = None) -> None:
     """Who is in each photo? The top enrolled people with scores, or 'unknown' when none passes its threshold."""
     from maskface.errors import ImageError, NoFaceError
 
     answers: list[dict] = []
     failed = 0
-    with open_gallery(gallery, device=device, face=face) as opened:
+    with open_gallery(gallery, device=device, face=face, fmr=fmr and fmr.value) as opened:
         opened.recognizer  # noqa: B018 -- load the model (and check it) before the first photo
         for photo in photos:
             try:

@@ -41,6 +41,14 @@ class Select(StrEnum):
     error = "error"
 
 
+class Fmr(StrEnum):
+    """The false-match rates calibrated thresholds exist at (maskface.models.pair_thresholds.FMR_LEVELS)."""
+
+    e2 = "1e-2"
+    e3 = "1e-3"
+    e4 = "1e-4"
+
+
 class MaskedScan(StrEnum):
     center = "center"
     always = "always"
@@ -196,6 +204,9 @@ DeoccluderOpt = Annotated[str, typer.Option("--model", "-m", help="Registered de
 DeviceOpt = Annotated[str | None, typer.Option(
     help="cpu, openvino, cuda, cuda:1 ...; add +bf16 for bfloat16 arithmetic (default: CUDA when present, else "
          "OpenVINO on the CPU).", callback=check_device)]
+FmrOpt = Annotated[Fmr | None, typer.Option(
+    help="False-match rate of the calibrated per-pair-type thresholds (default: the model's, 1e-3 for plain "
+         "recognisers); stricter for large galleries, where every probe meets every enrolled person.")]
 BatchSizeOpt = Annotated[int, typer.Option(help="Chips per forward pass.", min=1, max=4096)]
 
 

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from maskface.apps.cli.errors import fail
-from maskface.apps.cli.options import DeviceOpt, ModelOpt, finite
+from maskface.apps.cli.options import DeviceOpt, FmrOpt, ModelOpt, finite
 from maskface.apps.cli.output import out, shown
 from maskface.defaults import DEFAULT_MODEL
 
@@ -44,7 +44,7 @@ def serve(gallery: GalleryOpt = None, keys: KeysOpt = None,
           port: Annotated[int, typer.Option(help="TCP port.", min=1, max=65535)] = 8000,
           workers: Annotated[int, typer.Option(help="Server processes, each with the model loaded.", min=1, max=64)]
           = 1,
-          model: ModelOpt = DEFAULT_MODEL, device: DeviceOpt = None,
+          model: ModelOpt = DEFAULT_MODEL, device: DeviceOpt = None, fmr: FmrOpt = None,
           insecure_no_auth: Annotated[bool, typer.Option("--insecure-no-auth", help="Let anyone call every route "
                                                          "without a key (testing on a closed machine only).")]
           = False,
@@ -74,7 +74,7 @@ def serve(gallery: GalleryOpt = None, keys: KeysOpt = None,
     limits = Limits(max_upload_bytes=int(max_upload_mb * 2**20), max_pixels=int(max_megapixels * 1e6),
                     max_images=max_images, timeout=timeout, rate=rate, burst=burst)
     settings = ServiceSettings(gallery=gallery, keys=None if keys is None else str(keys), model=model,
-                               device=device, insecure_no_auth=insecure_no_auth, limits=limits,
+                               device=device, fmr=fmr and fmr.value, insecure_no_auth=insecure_no_auth, limits=limits,
                                batching=Batching(max_batch=max_batch, max_wait=max_wait_ms / 1000))
     run(settings, host, port, workers)
 

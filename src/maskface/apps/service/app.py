@@ -73,7 +73,7 @@ def load_engine(settings: ServiceSettings, metrics: ServiceMetrics) -> Engine:
     from maskface.apps.service.engine import Engine
     from maskface.apps.service.gallery import GalleryService
 
-    recognizer = load(settings.model, device=settings.device)
+    recognizer = load(settings.model, device=settings.device, fmr=settings.fmr)
     gallery = None if settings.gallery is None else GalleryService(settings.gallery, recognizer)
     engine = Engine(settings, recognizer, metrics.on_batch, gallery)
     engine.warm_up()

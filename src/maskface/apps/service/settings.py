@@ -44,6 +44,8 @@ class ServiceSettings:
     keys: str | None = None
     model: str = DEFAULT_MODEL
     device: str | None = None
+    #: false-match rate of the calibrated thresholds (None: the model's)
+    fmr: str | None = None
     insecure_no_auth: bool = False
     limits: Limits = field(default_factory=Limits)
     batching: Batching = field(default_factory=Batching)
