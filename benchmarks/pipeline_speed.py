@@ -28,6 +28,12 @@ from maskface.io.parallel import default_workers
 from maskface.masks.synth import MaskSynthesizer
 from maskface.models.embedder import load_embedder
 
+#: (model, detector, device) of each maskface pipeline timed
+PIPELINES = ((DEFAULT_MODEL, "yunet", "openvino"), (DEFAULT_MODEL, "yunet", "cpu"),
+             ("omz_reid_0095", "yunet", "openvino"), ("sface", "yunet", "openvino"),
+             ("dlib_resnet_v1", "yunet", "openvino"), ("dlib_resnet_v1", "yunet", "cpu"),
+             ("dlib_resnet_v1", "hog", "cpu"))
+
 
 def face_recognition_pipeline(paths) -> int:
     """``face_recognition.face_encodings(load_image_file(p))`` over the photos; without the package, what it does,
@@ -60,15 +66,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--images", type=int, default=200)
     parser.add_argument("--repeats", type=int, default=5, help="runs of the front-end comparison (fastest kept)")
+    parser.add_argument("--models", nargs="*", default=None, help="time only these models' pipelines")
+    parser.add_argument("--no-front-end", action="store_true", help="skip the front-end comparison")
     args = parser.parse_args()
     paths = sorted((DATA / "lfw").glob("*/*.jpg"))[:: 13233 // args.images][: args.images]
     rows = []
     start = time.perf_counter()
     faces = face_recognition_pipeline(paths)
     rows.append(("face_recognition.face_encodings, 1 process", time.perf_counter() - start, faces))
-    runs = ((DEFAULT_MODEL, "yunet", "openvino"), (DEFAULT_MODEL, "yunet", "cpu"),
-            ("dlib_resnet_v1", "yunet", "openvino"), ("dlib_resnet_v1", "yunet", "cpu"),
-            ("dlib_resnet_v1", "hog", "cpu"))
+    runs = [(model, detector, device) for model, detector, device in PIPELINES
+            if not args.models or model in args.models]
     for model, detector, device in runs:
         embedder = load_embedder(model, device=device)
         for workers in (1, default_workers()):
@@ -84,6 +91,8 @@ def main() -> None:
     base = len(paths) / rows[0][1]
     for name, seconds, _ in rows:
         print(f"| {name} | {seconds:.1f} | {len(paths) / seconds:.1f} | {len(paths) / seconds / base:.1f}x |")
+    if args.no_front_end:
+        return
 
     images = [load_image(p) for p in paths]
     masked = masked_versions(images, paths)
