@@ -34,6 +34,7 @@ from maskface.eval.protocol import MaskSetting, identification
 from maskface.eval.runs import model_cache
 from maskface.face.pipeline import FaceConfig
 from maskface.io.files import atomic_write_text
+from maskface.models.pair_thresholds import FMR_LEVELS, shipped_fmr, shipped_pair_thresholds
 
 
 def spread(items: list, count: int) -> list:
@@ -80,31 +81,25 @@ def main() -> None:
     mated = embeddings(recognizer, cache, [p for p, _ in mated_paths], True, "mated probes (masked)")
     unknown = embeddings(recognizer, cache, [str(everyone[n][0]) for n in strangers], True, "non-mated (masked)")
 
-    with tempfile.TemporaryDirectory() as tmp, Gallery(Path(tmp) / "lfw.db", model=recognizer) as gallery:
-        names = [n for n in people if str(people[n][0]) in enrolled]
-        rows = [enrolled[str(people[n][0])] for n in names]
-        gallery.add_embeddings(names, np.stack([v for v, _ in rows]), [str(people[n][0]) for n in names],
-                               completed=[c for _, c in rows])
-
-        def search(found: dict) -> list:
-            keys = list(found)
-            if not keys:
-                return []
-            return gallery.identify_embeddings(np.stack([found[k][0] for k in keys]),
-                                               completed=[found[k][1] for k in keys], top=1)
-
-        mated_answers = dict(zip(mated, search(mated)))
-        unknown_answers = search(unknown)
-        metric = gallery.info.metric
-
-    def margin(candidate) -> float:  # how far the score is on the accepting side of its threshold
-        return candidate.threshold - candidate.score if metric == "euclidean" else candidate.score - candidate.threshold
-
-    # every mated probe counts; one whose face was not found (or whose mate was not enrolled) is a miss
-    mated_margins = np.array([margin(mated_answers[p].candidates[0])
-                              if p in mated_answers and mated_answers[p].candidates[0].person == n else -np.inf
-                              for p, n in mated_paths])
-    unknown_margins = np.array([margin(a.candidates[0]) for a in unknown_answers])
+    at_fmr = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        location = Path(tmp) / "lfw.db"
+        with Gallery(location, model=recognizer) as gallery:
+            names = [n for n in people if str(people[n][0]) in enrolled]
+            rows = [enrolled[str(people[n][0])] for n in names]
+            gallery.add_embeddings(names, np.stack([v for v, _ in rows]), [str(people[n][0]) for n in names],
+                                   completed=[c for _, c in rows])
+            metric = gallery.info.metric
+        # the shipped rate first (the DET curve shifts its thresholds), then every other calibrated rate
+        shipped = shipped_fmr(args.model)
+        rates = [shipped or "model's own"] + [r for r in FMR_LEVELS if r != shipped]
+        for rate in rates:
+            fmr = rate if rate in FMR_LEVELS else None
+            searcher = Recognizer(cache.embedder, face, pair_thresholds=shipped_pair_thresholds(args.model, fmr),
+                                  fmr=fmr)
+            with Gallery(location, model=searcher) as gallery:
+                at_fmr[rate] = margins(gallery, metric, mated, unknown, mated_paths)
+    mated_margins, unknown_margins = at_fmr[rates[0]]
     rank1 = float(np.mean(np.isfinite(mated_margins)))
     reference = identification(people, cache, MaskSetting())
     shifts = np.linspace(-0.5, 0.5, 201)
@@ -116,29 +111,54 @@ def main() -> None:
               "non_mated_faces_found": len(unknown),
               "rank1_gallery": rank1, "rank1_eval_identification": reference["rank1"],
               "fnir_at_shipped": float(np.mean(~(mated_margins >= 0))),
-              "fpir_at_shipped": float(np.mean(unknown_margins >= 0)), "det": det}
+              "fpir_at_shipped": float(np.mean(unknown_margins >= 0)),
+              "at_fmr": {rate: {"fnir": float(np.mean(~(m >= 0))), "fpir": float(np.mean(u >= 0))}
+                         for rate, (m, u) in at_fmr.items()},
+              "det": det}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(args.out.with_suffix(".json"), json.dumps(result, indent=2) + "\n")
-    plot(det, args.out.with_suffix(".png"), args.model)
+    plot(result, args.out.with_suffix(".png"))
     print(json.dumps({k: v for k, v in result.items() if k != "det"}, indent=2))
 
 
-def plot(det: dict, path: Path, model: str) -> None:
+def margins(gallery: Gallery, metric: str, mated: dict, unknown: dict, mated_paths: list) -> tuple:
+    """How far each probe's top candidate lies on the accepting side of its threshold, for mated probes (-inf when
+    the top candidate is not the mate, or the face was not found) and for non-mated ones."""
+    def search(found: dict) -> list:
+        keys = list(found)
+        if not keys:
+            return []
+        return gallery.identify_embeddings(np.stack([found[k][0] for k in keys]),
+                                           completed=[found[k][1] for k in keys], top=1)
+
+    def margin(candidate) -> float:
+        return candidate.threshold - candidate.score if metric == "euclidean" else candidate.score - candidate.threshold
+
+    mated_answers = dict(zip(mated, search(mated)))
+    mated_margins = np.array([margin(mated_answers[p].candidates[0])
+                              if p in mated_answers and mated_answers[p].candidates[0].person == n else -np.inf
+                              for p, n in mated_paths])
+    return mated_margins, np.array([margin(a.candidates[0]) for a in search(unknown)])
+
+
+def plot(result: dict, path: Path) -> None:
+    """The DET curve over shifts of the shipped thresholds, with a dot for each calibrated false-match rate."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(5, 4))
-    ax.plot(det["fpir"], det["fnir"])
-    zero = det["shift"].index(min(det["shift"], key=abs))
-    ax.plot([det["fpir"][zero]], [det["fnir"][zero]], "o", label="shipped thresholds")
+    det = result["det"]
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    ax.plot(det["fpir"], det["fnir"], color="0.3", label="every threshold shifted alike")
+    for rate, point in sorted(result.get("at_fmr", {}).items()):
+        ax.plot([max(point["fpir"], 1e-4)], [point["fnir"]], "o", label=f"thresholds at pair FMR {rate}")
     ax.set_xscale("log")
     ax.set_xlabel("FPIR (non-mated masked probes accepted)")
     ax.set_ylabel("FNIR (mated masked probes missed)")
-    ax.set_title(f"LFW open-set, masked probes, {model}")
+    ax.set_title(f"LFW open set, {result['enrolled']} enrolled, masked probes\n{result['model']}", fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
+    ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
 
