@@ -50,7 +50,7 @@ def _config(chips: Path, *overrides: str) -> MaskInvConfig:
 
 def test_config_defaults_are_the_papers():
     config = load_config(MaskInvConfig, REPO / "configs" / "maskinv.yaml")
-    assert config.model.teacher == "omz_reid_0095" and config.model.init_from_teacher
+    assert config.model.teacher == "sface" and config.model.init_from_teacher
     assert (config.train.optimizer, config.train.momentum, config.train.weight_decay, config.train.grad_clip) == \
         ("sgd", 0.9, 5e-4, 5.0)
     assert config.data.masks.unmasked_fraction == 0.5
