@@ -54,7 +54,7 @@ def _blank() -> np.ndarray:
 def test_load_shows_the_recognizers_signature():
     signature = inspect.signature(maskface.load)
     assert signature == inspect.signature(recognizer_module.load)
-    assert list(signature.parameters) == ["model", "device", "face", "threshold"]
+    assert list(signature.parameters) == ["model", "device", "face", "threshold", "fmr"]
     assert signature.parameters["model"].default == "omz_sface_ensemble"
     assert all(p.kind is p.POSITIONAL_OR_KEYWORD for p in signature.parameters.values())
     assert all(f"``{name}``" in maskface.load.__doc__ for name in signature.parameters)
