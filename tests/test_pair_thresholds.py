@@ -57,7 +57,7 @@ def test_shipped_table_covers_every_pair_type_in_order():
     assert shipped_pair_thresholds("no_such_model") is None
 
 
-def test_a_chosen_false_match_rate_picks_that_column_for_plain_and_mask_aware_models():
+def test_a_chosen_false_match_rate_picks_that_column_for_plain_and_mask_aware_models(tmp_path):
     """``fmr="1e-4"``: a plain model's thresholds come from the table's 1e-4 column, a mask-aware model's from its
     own 1e-4 calibration; both are stricter than the defaults. An uncalibrated rate is refused by name."""
     from maskface.apps.recognizer import load
@@ -65,11 +65,17 @@ def test_a_chosen_false_match_rate_picks_that_column_for_plain_and_mask_aware_mo
 
     table = json.loads(shipped_weights(THRESHOLDS_FILE).read_text())["models"]["omz_sface_ensemble"]["thresholds"]
     assert shipped_pair_thresholds("omz_sface_ensemble", "1e-4") == {k: table[k]["1e-4"] for k in PAIR_TYPES}
-    strict = load("omz_sface_ensemble", fmr="1e-4")
-    assert strict.pair_threshold(True, False) == table["M-U"]["1e-4"] > load("omz_sface_ensemble").pair_threshold(
-        True, False)
+    strict = load("omz_sface_ensemble", device="cpu", fmr="1e-4")
+    assert strict.pair_threshold(True, False) == table["M-U"]["1e-4"] > load(
+        "omz_sface_ensemble", device="cpu").pair_threshold(True, False)
     module = load_embedder("maskface_v1").module
     aware = load("maskface_v1", fmr="1e-4")
     assert aware.pair_threshold(True, True) == module.threshold(True, True, "1e-4") != module.threshold(True, True)
     with pytest.raises(ValueError, match="calibrated at 1e-2, 1e-3, 1e-4"):
-        load("omz_sface_ensemble", fmr="1e-5")
+        load("omz_sface_ensemble", device="cpu", fmr="1e-5")
+    with pytest.raises(ValueError, match="no thresholds calibrated at false-match rates"):
+        load("dlib_resnet_v1", device="cpu", fmr="1e-4")  # it keeps dlib's documented 0.6
+    from maskface.apps.gallery import Gallery
+
+    with pytest.raises(ValueError, match="give it to maskface.load"):
+        Gallery(tmp_path / "g.db", model=strict, fmr="1e-4")

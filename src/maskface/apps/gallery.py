@@ -151,6 +151,10 @@ class Gallery:
         info = self.store.info()
         if model is None or isinstance(model, str):
             self.model = model or (info.model if info else DEFAULT_MODEL)
+        elif fmr is not None:
+            self.store.close()
+            raise ValueError("fmr applies when the gallery loads its model; give it to maskface.load for a ready "
+                             "Recognizer")
         else:
             self._recognizer, self.model = model, model.embedder.spec.name
         if info is not None and self.model != info.model:

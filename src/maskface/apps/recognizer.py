@@ -26,6 +26,7 @@ from maskface.errors import MaskfaceError
 from maskface.face.pipeline import Face, FaceConfig, FacePipeline
 from maskface.io.inputs import ImageInput, as_rgb, input_name
 from maskface.models.embedder import Embedder, compare, is_same, load_embedder, same_decisions, score_matrix
+from maskface.models.mask_aware import DEFAULT_FMR
 from maskface.models.pair_thresholds import check_fmr, pair_type, shipped_pair_thresholds
 
 if TYPE_CHECKING:
@@ -251,4 +252,11 @@ def load(model: str = DEFAULT_MODEL, device: str | None = None, face: FaceConfig
     check_fmr(fmr)
     # shipped thresholds belong to the shipped weights: not to ``name=checkpoint`` or an ONNX file
     pair_thresholds = None if "=" in model else shipped_pair_thresholds(model, fmr)
-    return Recognizer(load_embedder(model, device=device), face, threshold, pair_thresholds, fmr)
+    recognizer = Recognizer(load_embedder(model, device=device), face, threshold, pair_thresholds, fmr)
+    module = recognizer._mask_aware
+    calibrated = pair_thresholds is not None or (module is not None and module.threshold(False, False, fmr or
+                                                                                         DEFAULT_FMR) is not None)
+    if fmr is not None and not calibrated:
+        raise ValueError(f"{model} has no thresholds calibrated at false-match rates; give a threshold instead of "
+                         f"fmr {fmr}")
+    return recognizer

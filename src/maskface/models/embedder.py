@@ -10,6 +10,7 @@ one from a model spec: a registered name (``dlib_resnet_v1``), ``name=checkpoint
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from abc import ABC, abstractmethod
@@ -102,9 +103,12 @@ class TorchEmbedder(Embedder):
         """``N x H x W x 3`` uint8 chips as the module's input: ``N x 3 x H x W`` float on its device."""
         return torch.from_numpy(np.ascontiguousarray(chips)).to(self.device).permute(0, 3, 1, 2).float()
 
-    def autocast(self) -> torch.autocast:
-        """The arithmetic of every forward pass: bfloat16 autocast for ``+bf16`` devices, else float32."""
-        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16")
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """The arithmetic of every forward pass: bfloat16 autocast for ``+bf16`` devices, else float32 (no autocast
+        at all: older torch builds have none for some devices, e.g. MPS)."""
+        if self.precision == "bf16":
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
 
     @torch.inference_mode()
     def _embed_batch(self, chips: np.ndarray) -> np.ndarray:

@@ -2,7 +2,7 @@
 on the MobileNets' depthwise convolutions (docs/benchmarks.md).
 
 The module is converted once to OpenVINO IR and kept in the cache under its weights' fingerprint, so later loads
-take half a second instead of a conversion. Embeddings equal PyTorch's within 1e-4 (``tests/test_openvino.py``),
+take half a second instead of a conversion. Embeddings equal PyTorch's within 1e-4 (``tests/test_runtime.py``),
 which is why the fingerprint, and so every embedding cache and gallery, is shared with the PyTorch backend (bf16
 embeddings have their own).
 """
@@ -26,6 +26,8 @@ from maskface.models.runtime import Precision, cpu_has_bf16
 
 #: OpenVINO's names for maskface's precisions.
 _PRECISION_HINTS = {"fp32": "f32", "bf16": "bf16"}
+#: Bump when the conversion changes (its options, or how modules are prepared): cached IR of older ones is ignored.
+CONVERSION_VERSION = 1
 
 
 class OpenVinoEmbedder(Embedder):
@@ -42,8 +44,8 @@ class OpenVinoEmbedder(Embedder):
         xml = converted_model(module, spec, self._fingerprint)
         self.compiled = core.compile_model(core.read_model(xml), "CPU", {
             "PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": _PRECISION_HINTS[precision]})
-        self.precision: Precision = "bf16" if str(self.compiled.get_property("INFERENCE_PRECISION_HINT")) == "bf16" \
-            else "fp32"
+        granted = self.compiled.get_property("INFERENCE_PRECISION_HINT")  # an ov.Type
+        self.precision: Precision = "bf16" if granted == ov.Type.bf16 else "fp32"
         if precision == "bf16" and self.precision != "bf16":
             warnings.warn(f"this CPU has no bf16 units ({'' if cpu_has_bf16() else 'no avx512_bf16 or AMX; '}"
                           "OpenVINO declined): running float32", stacklevel=2)
@@ -59,12 +61,26 @@ class OpenVinoEmbedder(Embedder):
         return request.get_output_tensor(0).data.copy()
 
 
+def _conversion_key(module: torch.nn.Module) -> str:
+    """What else the IR depends on besides the weights: every buffer (non-persistent ones, such as the ensemble's
+    sampling grid, are not in the fingerprint), the module's class, OpenVINO's version and the conversion's."""
+    import hashlib
+
+    import openvino as ov
+
+    digest = hashlib.sha256(f"{type(module).__qualname__}|{ov.__version__}|{CONVERSION_VERSION}".encode())
+    for name, buffer in module.named_buffers():
+        digest.update(name.encode())
+        digest.update(buffer.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:8]
+
+
 def converted_model(module: torch.nn.Module, spec: EmbedderSpec, fingerprint: str) -> Path:
     """The IR file of ``module``, converted on first use and cached under its fingerprint. The folder is written
     beside its final place and renamed into it, so a killed conversion never leaves a half-written model."""
     import openvino as ov
 
-    folder = cache_dir() / "openvino" / f"{spec.name}-{fingerprint}"
+    folder = cache_dir() / "openvino" / f"{spec.name}-{fingerprint}-{_conversion_key(module)}"
     xml = folder / "model.xml"
     if xml.is_file():
         return xml

@@ -65,7 +65,8 @@ def parse_runtime(device: str | None = None) -> Runtime:
 
 
 def select_device(device: str | None = None) -> torch.device:
-    """The torch device of a device string (``openvino`` is the CPU): for models that always run in PyTorch."""
+    """The torch device of a device string (``openvino`` is the CPU): for models that always run in PyTorch, in
+    float32 (training, de-occlusion); a ``+bf16`` suffix applies to the recognisers only."""
     return parse_runtime(device).device
 
 

@@ -202,8 +202,8 @@ ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Registered name, N
                                        f"(default: {DEFAULT_MODEL}).")]
 DeoccluderOpt = Annotated[str, typer.Option("--model", "-m", help="Registered de-occlusion model.")]
 DeviceOpt = Annotated[str | None, typer.Option(
-    help="cpu, openvino, cuda, cuda:1 ...; add +bf16 for bfloat16 arithmetic (default: CUDA when present, else "
-         "OpenVINO on the CPU).", callback=check_device)]
+    help="cpu, openvino, cuda, cuda:1 ...; add +bf16 for bfloat16 arithmetic in the recognisers (default: CUDA "
+         "when present, else OpenVINO on the CPU).", callback=check_device)]
 FmrOpt = Annotated[Fmr | None, typer.Option(
     help="False-match rate of the calibrated per-pair-type thresholds (default: the model's, 1e-3 for plain "
          "recognisers); stricter for large galleries, where every probe meets every enrolled person.")]
