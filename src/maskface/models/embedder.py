@@ -14,6 +14,7 @@ import contextlib
 import hashlib
 import json
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, replace
 from functools import cached_property
 from pathlib import Path
@@ -35,10 +36,15 @@ def module_fingerprint(*modules: torch.nn.Module) -> str:
     """A short SHA-256 of modules' weights and buffers: caches of their outputs are keyed by it."""
     digest = hashlib.sha256()
     for module in modules:
-        for name, tensor in module.state_dict().items():
-            digest.update(name.encode())
-            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+        hash_tensors(digest, module.state_dict().items())
     return digest.hexdigest()[:16]
+
+
+def hash_tensors(digest: hashlib._Hash, named: Iterable[tuple[str, torch.Tensor]]) -> None:
+    """Feed each tensor's name and bytes to ``digest``: the one way maskface hashes weights and buffers."""
+    for name, tensor in named:
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
 
 
 def inference_module(module: torch.nn.Module) -> torch.nn.Module:

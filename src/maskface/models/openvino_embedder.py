@@ -20,7 +20,13 @@ import numpy as np
 import torch
 
 from maskface.io.locations import cache_dir
-from maskface.models.embedder import Embedder, inference_module, module_fingerprint, precision_fingerprint
+from maskface.models.embedder import (
+    Embedder,
+    hash_tensors,
+    inference_module,
+    module_fingerprint,
+    precision_fingerprint,
+)
 from maskface.models.registry import EmbedderSpec
 from maskface.models.runtime import Precision, cpu_has_bf16
 
@@ -69,9 +75,7 @@ def _conversion_key(module: torch.nn.Module) -> str:
     import openvino as ov
 
     digest = hashlib.sha256(f"{type(module).__qualname__}|{ov.__version__}|{CONVERSION_VERSION}".encode())
-    for name, buffer in module.named_buffers():
-        digest.update(name.encode())
-        digest.update(buffer.detach().cpu().contiguous().numpy().tobytes())
+    hash_tensors(digest, module.named_buffers())
     return digest.hexdigest()[:8]
 
 
